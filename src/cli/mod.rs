@@ -1,0 +1,173 @@
+//! Command-line interface: one file per command, all flags defined here.
+
+mod bench;
+mod eval;
+mod export;
+mod ingest;
+mod model;
+mod quickstart;
+mod search;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use paperbot::config::{Config, Secrets};
+use paperbot::store::SearchMode;
+use paperbot::telemetry::{self, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "paperbot",
+    version,
+    about = "Answers questions about recent research papers, with honest citations."
+)]
+pub struct Args {
+    /// Directory of the embedded store [default: ./data]
+    #[arg(long, global = true, env = "PAPERBOT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file [default: ./paperbot.toml when present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log output format (filter with PAPERBOT_LOG or RUST_LOG)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ingest papers: files (page text, HF JSON, arXiv Atom, JSONL), hf:DATE or arxiv:QUERY
+    Ingest {
+        /// Sources: a path, `hf:YYYY-MM-DD` | `hf:today`, or `arxiv:<search query>`
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<String>,
+    },
+    /// Search the library (no LLM)
+    Search {
+        /// The question or keywords
+        query: String,
+        /// Number of results
+        #[arg(long)]
+        k: Option<usize>,
+        /// Retrievers to use
+        #[arg(long, value_enum)]
+        mode: Option<SearchMode>,
+        /// Only papers published on or after DATE (YYYY-MM-DD) or within a span (7d, 24h)
+        #[arg(long, value_name = "DATE|SPAN")]
+        since: Option<String>,
+        /// Print a JSON array instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Papers most like a given paper (by id or title)
+    Related {
+        /// An arXiv id, a title- id, or (part of) a title
+        paper: String,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retrieval quality per search mode on a JSONL question set (question, gold titles)
+    Eval {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Library statistics
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every paper as JSONL (re-import with `ingest`)
+    Export {
+        /// Output file [default: stdout]
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Rebuild the library with the configured embedder (keeps every paper)
+    Reindex,
+    /// Benchmarks that print a table (ratios to a baseline measured in the same run)
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// Manage the local embedding model
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Fresh machine: fetch the model, ingest the sample corpus, answer a search
+    Quickstart {
+        /// The corpus to ingest
+        #[arg(long, default_value = "corpus/hf-papers-page.txt")]
+        corpus: PathBuf,
+        /// The search to show
+        #[arg(long, default_value = "which papers find errors in step-by-step math reasoning?")]
+        query: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchWhat {
+    /// Ingest throughput on the sample corpus repeated to N papers
+    Ingest {
+        #[arg(long, default_value_t = 10_000)]
+        papers: usize,
+        /// Papers embedded for the embedding-only baseline
+        #[arg(long, default_value_t = 1_000)]
+        baseline: usize,
+        #[arg(long, default_value = "corpus/hf-papers-page.txt")]
+        corpus: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelAction {
+    /// Download all-MiniLM-L6-v2 into embed.model_dir (no-op when present)
+    Fetch,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let quiet = matches!(
+        args.command,
+        Command::Search { json: true, .. } | Command::Export { output: None } | Command::Stats { json: true }
+    );
+    telemetry::init(args.log_format, if quiet { "warn" } else { "info" });
+    let mut config = Config::load(args.config.as_deref()).context("invalid configuration")?;
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    let secrets = Secrets::from_env();
+    match args.command {
+        Command::Ingest { sources } => ingest::run(&config, &secrets, &sources).await,
+        Command::Search {
+            query,
+            k,
+            mode,
+            since,
+            json,
+        } => search::run(&config, &secrets, &query, k, mode, since.as_deref(), json).await,
+        Command::Related { paper, k, json } => search::related(&config, &secrets, &paper, k, json).await,
+        Command::Eval { file, json } => eval::run(&config, &secrets, &file, json).await,
+        Command::Stats { json } => stats::run(&config, &secrets, json).await,
+        Command::Export { output } => export::run(&config, &secrets, output.as_deref()).await,
+        Command::Reindex => ingest::reindex(&config, &secrets).await,
+        Command::Bench {
+            what:
+                BenchWhat::Ingest {
+                    papers,
+                    baseline,
+                    corpus,
+                },
+        } => bench::ingest(&config, &secrets, &corpus, papers, baseline).await,
+        Command::Model {
+            action: ModelAction::Fetch,
+        } => model::fetch(&config).await,
+        Command::Quickstart { corpus, query } => quickstart::run(&config, &secrets, &corpus, &query).await,
+    }
+}

@@ -1,0 +1,40 @@
+//! `paperbot stats`: what is in the library.
+
+use std::process::ExitCode;
+
+use paperbot::config::{Config, Secrets};
+use paperbot::store::{self, PaperStore};
+
+pub async fn run(config: &Config, secrets: &Secrets, json: bool) -> anyhow::Result<ExitCode> {
+    let s = paperbot::library::open_store(config, secrets)?;
+    let stats = store::stats(&s).await?;
+    if json {
+        let mut v = serde_json::to_value(&stats)?;
+        v["backend"] = s.describe().into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let date =
+        |d: Option<chrono::DateTime<chrono::Utc>>| d.map_or("-".to_string(), |d| d.format("%Y-%m-%d").to_string());
+    println!("backend:    {}", s.describe());
+    println!("papers:     {}", stats.count);
+    println!(
+        "published:  {} .. {}",
+        date(stats.oldest_published),
+        date(stats.newest_published)
+    );
+    println!(
+        "last added: {}",
+        stats.newest_first_seen.map_or("-".into(), |d| d.to_rfc3339())
+    );
+    let sources: Vec<String> = stats.by_source.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!(
+        "sources:    {}",
+        if sources.is_empty() {
+            "-".into()
+        } else {
+            sources.join(", ")
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,138 @@
+//! The default dense embedder: sentence-transformers/all-MiniLM-L6-v2 run
+//! in-process with candle — BERT, mean pooling over real tokens, L2
+//! normalisation, 384 dimensions — reading `model.safetensors` and
+//! `tokenizer.json` from a model directory (`paperbot model fetch`).
+//!
+//! Matches sentence-transformers to cosine ≥ 0.999 (tests/embed_reference.rs).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::EmbedError;
+
+/// sentence-transformers' `max_seq_length` for this model. The shipped
+/// tokenizer.json pads/truncates to a fixed 128; that is overridden here.
+pub const MAX_TOKENS: usize = 256;
+pub const DIM: usize = 384;
+pub const NAME: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// Files a model directory must hold.
+pub const REQUIRED_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+
+pub struct MiniLm {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    batch_size: usize,
+}
+
+impl MiniLm {
+    pub fn load(dir: &Path, batch_size: usize) -> Result<MiniLm, EmbedError> {
+        for f in REQUIRED_FILES {
+            if !dir.join(f).is_file() {
+                return Err(EmbedError::ModelMissing {
+                    dir: dir.to_path_buf(),
+                    file: f.to_string(),
+                });
+            }
+        }
+        let load_err = |what: &str, e: &dyn std::fmt::Display| EmbedError::Load {
+            dir: dir.to_path_buf(),
+            message: format!("{what}: {e}"),
+        };
+        let config: Config =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).map_err(|e| load_err("config.json", &e))?)
+                .map_err(|e| load_err("config.json", &e))?;
+        let mut tokenizer =
+            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| load_err("tokenizer.json", &e))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
+            .map_err(|e| load_err("tokenizer truncation", &e))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+        let device = Device::Cpu;
+        let weights: PathBuf = dir.join("model.safetensors");
+        // SAFETY: the file is memory-mapped read-only; paperbot never writes
+        // model files while running (fetch writes to a temp dir and renames).
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }
+            .map_err(|e| load_err("model.safetensors", &e))?;
+        let model = BertModel::load(vb, &config).map_err(|e| load_err("model.safetensors", &e))?;
+        Ok(MiniLm {
+            model,
+            tokenizer,
+            device,
+            batch_size: batch_size.max(1),
+        })
+    }
+
+    /// Embeds texts; batches are formed from texts of similar length (as
+    /// sentence-transformers does) so little compute goes to padding.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        // Character length is a cheap, good proxy for token length.
+        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let vectors = self.embed_batch(&batch)?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    fn embed_batch(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let inference = |e: &dyn std::fmt::Display| EmbedError::Inference(e.to_string());
+        let encodings = self
+            .tokenizer
+            .encode_batch(batch.to_vec(), true)
+            .map_err(|e| inference(&e))?;
+        let len = encodings.first().map_or(0, |e| e.get_ids().len());
+        let n = encodings.len();
+        let mut ids = Vec::with_capacity(n * len);
+        let mut mask = Vec::with_capacity(n * len);
+        for e in &encodings {
+            ids.extend_from_slice(e.get_ids());
+            mask.extend_from_slice(e.get_attention_mask());
+        }
+        let ids = Tensor::from_vec(ids, (n, len), &self.device).map_err(|e| inference(&e))?;
+        let mask = Tensor::from_vec(mask, (n, len), &self.device).map_err(|e| inference(&e))?;
+        let type_ids = ids.zeros_like().map_err(|e| inference(&e))?;
+        let hidden = self
+            .model
+            .forward(&ids, &type_ids, Some(&mask))
+            .map_err(|e| inference(&e))?;
+        // Mean over real tokens only, then L2-normalise.
+        let pooled = (|| {
+            let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&m)?.sum(1)?;
+            let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
+            let mean = summed.broadcast_div(&counts)?;
+            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+            mean.broadcast_div(&norm)?.to_vec2::<f32>()
+        })()
+        .map_err(|e: candle_core::Error| inference(&e))?;
+        Ok(pooled)
+    }
+
+    /// Tokens the model would see for `text` (after truncation).
+    pub fn token_count(&self, text: &str) -> usize {
+        self.tokenizer
+            .encode(text, true)
+            .map(|e| e.get_ids().len())
+            .unwrap_or(0)
+    }
+}

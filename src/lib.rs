@@ -1,0 +1,52 @@
+//! paperbot answers questions about recent research papers, citing the
+//! papers it used.
+//!
+//! The modules follow the data:
+//!
+//! - [`sources`]: Hugging Face daily papers, arXiv Atom, listing pages and
+//!   JSONL exports become validated [`paper::Paper`] records;
+//! - [`embed`]: dense vectors (local MiniLM via candle, or an
+//!   OpenAI-compatible endpoint) and BM25 sparse vectors;
+//! - [`store`]: one [`store::PaperStore`] trait over Qdrant — in-process
+//!   Qdrant Edge by default, a Qdrant server/cluster over gRPC for scale;
+//! - [`ingest`] writes papers idempotently; [`retrieve`] finds them again;
+//! - [`library::Library`] ties store and embedders together for the CLI.
+//!
+//! See ARCHITECTURE.md for the invariants that keep these layers apart.
+
+pub mod config;
+pub mod embed;
+pub mod eval;
+pub mod ingest;
+pub mod library;
+pub mod paper;
+pub mod retrieve;
+pub mod sources;
+pub mod store;
+pub mod telemetry;
+
+use std::sync::Once;
+
+/// The `User-Agent` paperbot sends (APIs ask clients to identify themselves).
+pub const USER_AGENT: &str = concat!(
+    "paperbot/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/paperbot)"
+);
+
+/// Installs rustls' ring provider once. reqwest is built without a provider
+/// of its own so the process has exactly one TLS stack (ring, shared with
+/// tonic), and must be told which one to use.
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider was installed first; that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The one way this crate builds HTTP clients.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    reqwest::Client::builder().user_agent(USER_AGENT)
+}

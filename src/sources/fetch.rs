@@ -1,0 +1,215 @@
+//! HTTP access to paper APIs: retries with backoff for 429/5xx (honouring
+//! `Retry-After`), a total attempt bound, and arXiv's terms of use — at most
+//! one request every 3 seconds over a single connection.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::{ParseOutcome, SourceError, arxiv, hf};
+
+/// Where the APIs live and how politely to call them. Base URLs are
+/// configurable so tests (and mirrors) can point elsewhere.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub hf_base_url: String,
+    pub arxiv_base_url: String,
+    /// Seconds between two arXiv requests (arXiv asks for at least 3).
+    pub arxiv_interval_secs: f64,
+    /// Entries per arXiv request and in total per query.
+    pub arxiv_page_size: u32,
+    pub arxiv_max_results: u32,
+    /// Per-request timeout.
+    pub timeout_secs: u64,
+    /// Attempts per request, the first included, for 429/5xx and network errors.
+    pub max_attempts: u32,
+    /// First backoff delay; doubles per attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Largest `Retry-After` honoured; a longer one fails the source (and is said).
+    pub max_retry_after_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            hf_base_url: "https://huggingface.co".into(),
+            arxiv_base_url: "https://export.arxiv.org".into(),
+            arxiv_interval_secs: 3.0,
+            arxiv_page_size: 100,
+            arxiv_max_results: 200,
+            timeout_secs: 30,
+            max_attempts: 4,
+            retry_base_ms: 1_000,
+            max_retry_after_secs: 120,
+        }
+    }
+}
+
+/// Fetches and parses API sources. Cheap to share by reference.
+pub struct Fetcher {
+    client: reqwest::Client,
+    arxiv_client: reqwest::Client,
+    config: HttpConfig,
+    /// Held across an arXiv request: serialises them (one connection) and
+    /// remembers when the last one started.
+    arxiv_gate: Mutex<Option<Instant>>,
+}
+
+impl Fetcher {
+    pub fn new(config: HttpConfig) -> Result<Fetcher, SourceError> {
+        let build = |per_host: usize| {
+            crate::http_client_builder()
+                .timeout(Duration::from_secs(config.timeout_secs))
+                .pool_max_idle_per_host(per_host)
+                .build()
+                .map_err(|e| SourceError::Network {
+                    url: "(client)".into(),
+                    message: e.to_string(),
+                })
+        };
+        Ok(Fetcher {
+            client: build(4)?,
+            arxiv_client: build(1)?,
+            config,
+            arxiv_gate: Mutex::new(None),
+        })
+    }
+
+    pub async fn hf_daily(&self, date: NaiveDate) -> Result<ParseOutcome, SourceError> {
+        let url = format!(
+            "{}/api/daily_papers?date={date}",
+            self.config.hf_base_url.trim_end_matches('/')
+        );
+        let bytes = self
+            .get(&self.client, &url)
+            .instrument(tracing::info_span!("hf_daily", %date))
+            .await?;
+        Ok(tokio::task::spawn_blocking(move || hf::parse(&bytes))
+            .await
+            .unwrap_or_default())
+    }
+
+    /// Pages through an arXiv query, newest submissions first.
+    pub async fn arxiv_query(&self, query: &str) -> Result<ParseOutcome, SourceError> {
+        let mut all = ParseOutcome::default();
+        let page = self.config.arxiv_page_size.max(1);
+        let mut start = 0;
+        while start < self.config.arxiv_max_results {
+            let n = page.min(self.config.arxiv_max_results - start);
+            let url = reqwest::Url::parse_with_params(
+                &format!("{}/api/query", self.config.arxiv_base_url.trim_end_matches('/')),
+                &[
+                    ("search_query", query),
+                    ("start", &start.to_string()),
+                    ("max_results", &n.to_string()),
+                    ("sortBy", "submittedDate"),
+                    ("sortOrder", "descending"),
+                ],
+            )
+            .map_err(|e| SourceError::Network {
+                url: self.config.arxiv_base_url.clone(),
+                message: e.to_string(),
+            })?;
+            let bytes = {
+                let mut last = self.arxiv_gate.lock().await;
+                if let Some(t) = *last {
+                    tokio::time::sleep_until(t + Duration::from_secs_f64(self.config.arxiv_interval_secs)).await;
+                }
+                *last = Some(Instant::now());
+                self.get(&self.arxiv_client, url.as_str())
+                    .instrument(tracing::info_span!("arxiv_query", query, start))
+                    .await?
+            };
+            let outcome = tokio::task::spawn_blocking(move || arxiv::parse(&bytes))
+                .await
+                .unwrap_or_default();
+            let got = outcome.papers.len() + outcome.problems.len();
+            all.extend(outcome);
+            if got < n as usize {
+                break;
+            }
+            start += n;
+        }
+        Ok(all)
+    }
+
+    /// GET with bounded retries on 429, 5xx and transport errors.
+    async fn get(&self, client: &reqwest::Client, url: &str) -> Result<Vec<u8>, SourceError> {
+        let attempts = self.config.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = client.get(url).send().await;
+            let retry_after = match result {
+                Ok(resp) if resp.status().is_success() => {
+                    return resp
+                        .bytes()
+                        .await
+                        .map(|b| b.to_vec())
+                        .map_err(|e| SourceError::Network {
+                            url: url.into(),
+                            message: format!("reading body: {e}"),
+                        });
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retryable = status.as_u16() == 429 || status.is_server_error();
+                    let retry_after = retry_after(&resp);
+                    if !retryable || attempt >= attempts {
+                        return Err(SourceError::Status {
+                            url: url.into(),
+                            status: status.as_u16(),
+                            attempts: attempt,
+                            hint: if retryable {
+                                "; will be tried again on the next run".into()
+                            } else {
+                                String::new()
+                            },
+                        });
+                    }
+                    if let Some(ra) = retry_after {
+                        if ra > Duration::from_secs(self.config.max_retry_after_secs) {
+                            return Err(SourceError::Status {
+                                url: url.into(),
+                                status: status.as_u16(),
+                                attempts: attempt,
+                                hint: format!("; server asked to wait {}s, longer than allowed", ra.as_secs()),
+                            });
+                        }
+                    }
+                    tracing::warn!(%url, status = status.as_u16(), attempt, "retrying");
+                    retry_after
+                }
+                Err(e) => {
+                    if attempt >= attempts {
+                        return Err(SourceError::Network {
+                            url: url.into(),
+                            message: format!("{e} (after {attempt} attempts)"),
+                        });
+                    }
+                    tracing::warn!(%url, error = %e, attempt, "retrying");
+                    None
+                }
+            };
+            let backoff = self.config.retry_base_ms.saturating_mul(1 << (attempt - 1).min(10));
+            let jitter = fastrand::u64(0..=backoff / 2 + 1);
+            let delay = retry_after.unwrap_or(Duration::from_millis(backoff + jitter));
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare on APIs and ignored).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}

@@ -1,0 +1,416 @@
+//! The embedded default: Qdrant Edge, the Qdrant engine in-process, persisted
+//! under `<data-dir>/papers`. No server, no setup.
+//!
+//! `EdgeShard` is synchronous, so every call runs on the blocking pool. Writes
+//! and `flush` are serialised by `write_lock` (flush panics if it meets a
+//! write in flight), and a lock file keeps a second process out of the
+//! directory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use qdrant_edge::{
+    AnyVariants, Condition, CountRequest, CreateIndex, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeShard,
+    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Fusion,
+    HasIdCondition, JsonPath, Match, MatchAny, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery,
+    ScrollRequest, SparseVector, UpdateOperation, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface,
+    WithVector,
+};
+
+use super::schema::{self, CollectionMeta, DENSE, SPARSE};
+use super::{
+    Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest, SparseVec,
+    StoreError, StoreResult, StoredPaper,
+};
+use crate::paper::PaperId;
+
+const META_FILE: &str = "paperbot-collection.json";
+
+pub struct EdgeStore {
+    dir: PathBuf,
+    shard: RwLock<Option<Arc<EdgeShard>>>,
+    write_lock: Arc<Mutex<()>>,
+    /// Held open for the store's lifetime: the OS lock is the guard.
+    _lock: File,
+}
+
+impl EdgeStore {
+    /// Opens (without creating) the library under `data_dir`.
+    pub fn open(data_dir: &Path) -> StoreResult<EdgeStore> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::backend(format!("creating data dir {}", data_dir.display()), e))?;
+        let lock_path = data_dir.join("paperbot.lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::backend(format!("opening {}", lock_path.display()), e))?;
+        lock.try_lock().map_err(|_| StoreError::Locked {
+            location: data_dir.display().to_string(),
+            lock: lock_path.display().to_string(),
+        })?;
+        let dir = data_dir.join("papers");
+        let shard = if dir.join(META_FILE).exists() {
+            let d = dir.clone();
+            let shard = EdgeShard::load(&d, None)
+                .map_err(|e| StoreError::backend(format!("loading the library at {}", dir.display()), e))?;
+            Some(Arc::new(shard))
+        } else {
+            None
+        };
+        Ok(EdgeStore {
+            dir,
+            shard: RwLock::new(shard),
+            write_lock: Arc::new(Mutex::new(())),
+            _lock: lock,
+        })
+    }
+
+    fn shard(&self) -> StoreResult<Arc<EdgeShard>> {
+        self.shard
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Backend {
+                context: self.describe(),
+                message: "the library is empty: run `paperbot ingest` first".into(),
+            })
+    }
+
+    /// Runs `f` with the shard on the blocking pool.
+    async fn with_shard<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        write: bool,
+        f: impl FnOnce(&EdgeShard) -> Result<T, qdrant_edge::OperationError> + Send + 'static,
+    ) -> StoreResult<T> {
+        let shard = self.shard()?;
+        let lock = write.then(|| self.write_lock.clone());
+        let span = tracing::debug_span!("edge", op = what);
+        tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
+            let _guard = lock.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
+            f(&shard)
+        })
+        .await
+        .map_err(|e| StoreError::backend(what, e))?
+        .map_err(|e| StoreError::backend(what, e))
+    }
+}
+
+fn point_id(id: &PaperId) -> PointId {
+    PointId::Uuid(id.point_uuid())
+}
+
+fn sparse(v: &SparseVec) -> SparseVector {
+    SparseVector {
+        indices: v.indices.clone(),
+        values: v.values.clone(),
+    }
+}
+
+fn build_filter(f: &SearchFilter) -> Option<Filter> {
+    let mut must = Vec::new();
+    if f.published_since.is_some() || f.published_until.is_some() {
+        let range = Range {
+            gte: f.published_since.map(DateTimeWrapper),
+            lte: f.published_until.map(DateTimeWrapper),
+            lt: None,
+            gt: None,
+        };
+        let key = JsonPath::try_from(schema::INDEXED_DATETIME).expect("static path");
+        must.push(Condition::Field(FieldCondition::new_datetime_range(key, range)));
+    }
+    if !f.sources.is_empty() {
+        let key = JsonPath::try_from(schema::INDEXED_KEYWORD).expect("static path");
+        let any = AnyVariants::Strings(f.sources.iter().map(|s| s.as_str().into()).collect());
+        must.push(Condition::Field(FieldCondition::new_match(
+            key,
+            Match::Any(MatchAny { any }),
+        )));
+    }
+    let must_not: Vec<Condition> = if f.exclude.is_empty() {
+        vec![]
+    } else {
+        vec![Condition::HasId(HasIdCondition::from_iter(
+            f.exclude.iter().map(point_id),
+        ))]
+    };
+    if must.is_empty() && must_not.is_empty() {
+        return None;
+    }
+    Some(Filter {
+        should: None,
+        min_should: None,
+        must: (!must.is_empty()).then_some(must),
+        must_not: (!must_not.is_empty()).then_some(must_not),
+    })
+}
+
+fn nearest(query: VectorInternal, using: &str) -> ScoringQuery {
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+        query,
+        using: Some(using.to_string()),
+    }))
+}
+
+fn payload_of(p: Option<qdrant_edge::Payload>) -> StoreResult<StoredPaper> {
+    let map = p.map(|p| p.0.into_iter().collect()).unwrap_or_default();
+    schema::from_payload(map)
+}
+
+fn vectors_of(v: Option<VectorStructInternal>) -> Option<PaperVectors> {
+    let VectorStructInternal::Named(mut named) = v? else {
+        return None;
+    };
+    let dense = match named.remove(DENSE)? {
+        VectorInternal::Dense(d) => d,
+        _ => return None,
+    };
+    let sparse = match named.remove(SPARSE) {
+        Some(VectorInternal::Sparse(s)) => SparseVec {
+            indices: s.indices,
+            values: s.values,
+        },
+        _ => SparseVec::default(),
+    };
+    Some(PaperVectors { dense, sparse })
+}
+
+impl PaperStore for EdgeStore {
+    fn describe(&self) -> String {
+        format!("embedded Qdrant Edge at {}", self.dir.display())
+    }
+
+    async fn meta(&self) -> StoreResult<Option<CollectionMeta>> {
+        let path = self.dir.join(META_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::backend(format!("reading {}", path.display()), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::backend(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    async fn create(&self, meta: &CollectionMeta) -> StoreResult<()> {
+        let dir = self.dir.clone();
+        let dim = meta.dim;
+        let meta_json = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::backend("meta", e))?;
+        let shard = tokio::task::spawn_blocking(move || -> Result<EdgeShard, StoreError> {
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::backend(format!("creating {}", dir.display()), e))?;
+            let config = EdgeConfigBuilder::new()
+                .vector(DENSE, EdgeVectorParamsBuilder::new(dim, Distance::Cosine).build())
+                .sparse_vector(
+                    SPARSE,
+                    EdgeSparseVectorParamsBuilder::new().modifier(Modifier::Idf).build(),
+                )
+                .build();
+            let shard = EdgeShard::new(&dir, config).map_err(|e| StoreError::backend("creating the library", e))?;
+            for (field, kind) in [
+                (schema::INDEXED_DATETIME, PayloadSchemaType::Datetime),
+                (schema::INDEXED_KEYWORD, PayloadSchemaType::Keyword),
+            ] {
+                shard
+                    .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(
+                        CreateIndex {
+                            field_name: JsonPath::try_from(field).expect("static path"),
+                            field_schema: Some(PayloadFieldSchema::FieldType(kind)),
+                        },
+                    )))
+                    .map_err(|e| StoreError::backend(format!("indexing `{field}`"), e))?;
+            }
+            // The meta file is written last: its presence means "complete".
+            let tmp = dir.join(format!("{META_FILE}.tmp"));
+            std::fs::write(&tmp, &meta_json).map_err(|e| StoreError::backend("writing meta", e))?;
+            std::fs::rename(&tmp, dir.join(META_FILE)).map_err(|e| StoreError::backend("writing meta", e))?;
+            Ok(shard)
+        })
+        .await
+        .map_err(|e| StoreError::backend("creating the library", e))??;
+        *self.shard.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(shard));
+        Ok(())
+    }
+
+    async fn drop_collection(&self) -> StoreResult<()> {
+        let old = self.shard.write().unwrap_or_else(|p| p.into_inner()).take();
+        let dir = self.dir.clone();
+        let lock = self.write_lock.clone();
+        tokio::task::spawn_blocking(move || {
+            let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+            drop(old);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(StoreError::backend(format!("removing {}", dir.display()), e)),
+            }
+        })
+        .await
+        .map_err(|e| StoreError::backend("drop", e))?
+    }
+
+    async fn upsert(&self, points: Vec<PaperPoint>) -> StoreResult<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let points = points
+            .into_iter()
+            .map(|p| {
+                let vectors = Vectors::new_named([
+                    (DENSE, VectorInternal::from(p.vectors.dense)),
+                    (SPARSE, VectorInternal::from(sparse(&p.vectors.sparse))),
+                ]);
+                let payload = serde_json::Value::Object(schema::to_payload(&p.stored));
+                PointStruct::new(point_id(&p.stored.paper.id), vectors, payload).into()
+            })
+            .collect();
+        self.with_shard("upsert", true, move |s| {
+            s.update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                PointInsertOperations::PointsList(points),
+            )))
+        })
+        .await
+    }
+
+    async fn get(&self, ids: &[PaperId]) -> StoreResult<Vec<StoredPaper>> {
+        if self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(vec![]);
+        }
+        let pids: Vec<PointId> = ids.iter().map(point_id).collect();
+        let records = self
+            .with_shard("retrieve", false, move |s| {
+                s.retrieve(
+                    &pids,
+                    Some(WithPayloadInterface::Bool(true)),
+                    Some(WithVector::Bool(false)),
+                )
+            })
+            .await?;
+        records.into_iter().map(|r| payload_of(r.payload)).collect()
+    }
+
+    async fn vectors(&self, id: &PaperId) -> StoreResult<Option<PaperVectors>> {
+        let pid = [point_id(id)];
+        let mut records = self
+            .with_shard("retrieve", false, move |s| {
+                s.retrieve(
+                    &pid,
+                    Some(WithPayloadInterface::Bool(false)),
+                    Some(WithVector::Bool(true)),
+                )
+            })
+            .await?;
+        Ok(records.pop().and_then(|r| vectors_of(r.vector)))
+    }
+
+    async fn count(&self) -> StoreResult<u64> {
+        if self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(0);
+        }
+        self.with_shard("count", false, |s| {
+            s.count(CountRequest {
+                filter: None,
+                exact: true,
+            })
+        })
+        .await
+        .map(|n| n as u64)
+    }
+
+    async fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {
+        if self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(Page {
+                papers: vec![],
+                next: None,
+            });
+        }
+        let (records, next) = self
+            .with_shard("scroll", false, move |s| {
+                s.scroll(ScrollRequest {
+                    offset: from.map(PointId::Uuid),
+                    limit: Some(limit.max(1)),
+                    filter: None,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                })
+            })
+            .await?;
+        let papers = records
+            .into_iter()
+            .map(|r| payload_of(r.payload))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = match next {
+            Some(PointId::Uuid(u)) => Some(u),
+            Some(other) => {
+                return Err(StoreError::backend("scroll", format!("unexpected point id {other:?}")));
+            }
+            None => None,
+        };
+        Ok(Page { papers, next })
+    }
+
+    async fn search(&self, req: SearchRequest) -> StoreResult<Vec<ScoredPaper>> {
+        let filter = build_filter(&req.filter);
+        let dense = nearest(VectorInternal::from(req.dense), DENSE);
+        let sparse = nearest(VectorInternal::from(sparse(&req.sparse)), SPARSE);
+        let prefetch = |query| Prefetch {
+            prefetches: vec![],
+            query: Some(query),
+            limit: req.prefetch.max(req.limit),
+            params: None,
+            filter: filter.clone(),
+            score_threshold: None,
+        };
+        let (prefetches, query) = match req.mode {
+            SearchMode::Hybrid => (
+                vec![prefetch(dense), prefetch(sparse)],
+                ScoringQuery::Fusion(Fusion::Rrf { k: 60, weights: None }),
+            ),
+            SearchMode::Dense => (vec![], dense),
+            SearchMode::Sparse => (vec![], sparse),
+        };
+        let request = QueryRequest {
+            prefetches,
+            query: Some(query),
+            filter: filter.clone(),
+            score_threshold: None,
+            limit: req.limit,
+            offset: 0,
+            params: None,
+            with_vector: WithVector::Bool(false),
+            with_payload: WithPayloadInterface::Bool(true),
+        };
+        let points = self.with_shard("query", false, move |s| s.query(request)).await?;
+        points
+            .into_iter()
+            .map(|p| {
+                Ok(ScoredPaper {
+                    score: p.score,
+                    stored: payload_of(p.payload)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn optimize(&self) -> StoreResult<()> {
+        if self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(());
+        }
+        self.with_shard("optimize", true, |s| s.optimize().map(|_| ())).await
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        if self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(());
+        }
+        self.with_shard("flush", true, |s| {
+            s.flush();
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,267 @@
+//! The paper library's storage: one [`PaperStore`] trait, two Qdrant
+//! backends behind it — [`edge::EdgeStore`] (in-process, the zero-setup
+//! default) and [`server::ServerStore`] (a Qdrant server or cluster over gRPC).
+//!
+//! Invariant: both backends hold the same collection schema
+//! ([`schema`]), and everything above this module sees only the trait, so a
+//! user can move from one to the other with `export`/`ingest`.
+
+pub mod edge;
+pub mod schema;
+pub mod server;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::paper::{Paper, PaperId, SourceKind};
+
+pub use schema::{CollectionMeta, DENSE, SPARSE};
+
+/// A sparse vector (BM25 term weights), backend-neutral.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SparseVec {
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+/// A paper as stored, with the bookkeeping ingest needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPaper {
+    #[serde(flatten)]
+    pub paper: Paper,
+    /// When this paper first entered the index (kept across updates).
+    pub first_seen: DateTime<Utc>,
+    /// Hash of every paper field: equal means "unchanged".
+    pub content_hash: String,
+    /// Hash of the embedded text: equal means the vectors can be reused.
+    pub text_hash: String,
+}
+
+/// Vectors stored with a paper.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaperVectors {
+    pub dense: Vec<f32>,
+    pub sparse: SparseVec,
+}
+
+/// One point to write.
+#[derive(Debug, Clone)]
+pub struct PaperPoint {
+    pub stored: StoredPaper,
+    pub vectors: PaperVectors,
+}
+
+/// Which retrievers take part in a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Dense and BM25 prefetches fused with reciprocal rank fusion.
+    #[default]
+    Hybrid,
+    Dense,
+    Sparse,
+}
+
+/// Restricts a search to part of the library.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchFilter {
+    pub published_since: Option<DateTime<Utc>>,
+    pub published_until: Option<DateTime<Utc>>,
+    pub sources: Vec<SourceKind>,
+    /// Papers that must not be returned (e.g. the paper itself in "related").
+    pub exclude: Vec<PaperId>,
+}
+
+/// A search, with the query already embedded.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub dense: Vec<f32>,
+    pub sparse: SparseVec,
+    pub mode: SearchMode,
+    pub limit: usize,
+    /// Candidates each retriever contributes before fusion.
+    pub prefetch: usize,
+    pub filter: SearchFilter,
+}
+
+/// A search hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPaper {
+    pub score: f32,
+    pub stored: StoredPaper,
+}
+
+/// Summary numbers for `paperbot stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LibraryStats {
+    pub count: u64,
+    pub oldest_published: Option<DateTime<Utc>>,
+    pub newest_published: Option<DateTime<Utc>>,
+    pub newest_first_seen: Option<DateTime<Utc>>,
+    pub by_source: Vec<(SourceKind, u64)>,
+}
+
+/// A page of a full scan; pass `next` back to continue.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub papers: Vec<StoredPaper>,
+    pub next: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the library at {location} was built with embedder `{found}` ({found_dim} dims), but paperbot is configured for `{wanted}` ({wanted_dim} dims); run `paperbot reindex` to rebuild it with the configured embedder, or switch the embedder back"
+    )]
+    EmbedderMismatch {
+        location: String,
+        found: String,
+        found_dim: usize,
+        wanted: String,
+        wanted_dim: usize,
+    },
+    #[error("{location} is in use by another paperbot process (lock {lock}); stop it or use another --data-dir")]
+    Locked { location: String, lock: String },
+    #[error(
+        "Qdrant at {url} is unreachable: {message}. Is the server running (`docker compose up qdrant`)? Is PAPERBOT_QDRANT_URL right (gRPC port, usually 6334)?"
+    )]
+    Unreachable { url: String, message: String },
+    #[error("{context}: {message}")]
+    Backend { context: String, message: String },
+    #[error("stored record {id} is unreadable: {message}")]
+    Corrupt { id: String, message: String },
+}
+
+impl StoreError {
+    pub(crate) fn backend(context: impl Into<String>, e: impl std::fmt::Display) -> Self {
+        StoreError::Backend {
+            context: context.into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What paperbot needs from a vector store. Both backends pass the same test
+/// suite (`tests/store_suite.rs`).
+pub trait PaperStore: Send + Sync {
+    /// Human-readable backend and location, for `stats` and errors.
+    fn describe(&self) -> String;
+
+    /// The collection's recorded metadata, `None` when it does not exist yet.
+    fn meta(&self) -> impl Future<Output = StoreResult<Option<CollectionMeta>>> + Send;
+
+    /// Creates the collection (vectors, payload indexes, metadata).
+    fn create(&self, meta: &CollectionMeta) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Deletes the collection and everything in it.
+    fn drop_collection(&self) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Inserts or replaces points by paper id.
+    fn upsert(&self, points: Vec<PaperPoint>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Fetches papers by id; missing ids are absent from the result.
+    fn get(&self, ids: &[PaperId]) -> impl Future<Output = StoreResult<Vec<StoredPaper>>> + Send;
+
+    /// The stored vectors of one paper.
+    fn vectors(&self, id: &PaperId) -> impl Future<Output = StoreResult<Option<PaperVectors>>> + Send;
+
+    fn count(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// One page of a full scan in point-id order.
+    fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> impl Future<Output = StoreResult<Page>> + Send;
+
+    fn search(&self, request: SearchRequest) -> impl Future<Output = StoreResult<Vec<ScoredPaper>>> + Send;
+
+    /// Builds indexes after a batch of writes (edge: HNSW; server: its own optimiser).
+    fn optimize(&self) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Makes written data durable.
+    fn flush(&self) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// Library statistics by full scan (fine up to ~10^5 papers).
+pub async fn stats<S: PaperStore>(store: &S) -> StoreResult<LibraryStats> {
+    let mut stats = LibraryStats::default();
+    let mut by_source = std::collections::BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let page = store.scroll(cursor, 1_000).await?;
+        for s in &page.papers {
+            stats.count += 1;
+            *by_source.entry(s.paper.source).or_insert(0u64) += 1;
+            if let Some(p) = s.paper.published {
+                stats.oldest_published = Some(stats.oldest_published.map_or(p, |o: DateTime<Utc>| o.min(p)));
+                stats.newest_published = Some(stats.newest_published.map_or(p, |o: DateTime<Utc>| o.max(p)));
+            }
+            stats.newest_first_seen = Some(
+                stats
+                    .newest_first_seen
+                    .map_or(s.first_seen, |o: DateTime<Utc>| o.max(s.first_seen)),
+            );
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    stats.by_source = by_source.into_iter().collect();
+    Ok(stats)
+}
+
+/// Any configured backend, chosen at run time.
+pub enum AnyStore {
+    Edge(edge::EdgeStore),
+    Server(server::ServerStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Edge($s) => $e,
+            AnyStore::Server($s) => $e,
+        }
+    };
+}
+
+impl PaperStore for AnyStore {
+    fn describe(&self) -> String {
+        delegate!(self, s => s.describe())
+    }
+    async fn meta(&self) -> StoreResult<Option<CollectionMeta>> {
+        delegate!(self, s => s.meta().await)
+    }
+    async fn create(&self, meta: &CollectionMeta) -> StoreResult<()> {
+        delegate!(self, s => s.create(meta).await)
+    }
+    async fn drop_collection(&self) -> StoreResult<()> {
+        delegate!(self, s => s.drop_collection().await)
+    }
+    async fn upsert(&self, points: Vec<PaperPoint>) -> StoreResult<()> {
+        delegate!(self, s => s.upsert(points).await)
+    }
+    async fn get(&self, ids: &[PaperId]) -> StoreResult<Vec<StoredPaper>> {
+        delegate!(self, s => s.get(ids).await)
+    }
+    async fn vectors(&self, id: &PaperId) -> StoreResult<Option<PaperVectors>> {
+        delegate!(self, s => s.vectors(id).await)
+    }
+    async fn count(&self) -> StoreResult<u64> {
+        delegate!(self, s => s.count().await)
+    }
+    async fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {
+        delegate!(self, s => s.scroll(from, limit).await)
+    }
+    async fn search(&self, request: SearchRequest) -> StoreResult<Vec<ScoredPaper>> {
+        delegate!(self, s => s.search(request).await)
+    }
+    async fn optimize(&self) -> StoreResult<()> {
+        delegate!(self, s => s.optimize().await)
+    }
+    async fn flush(&self) -> StoreResult<()> {
+        delegate!(self, s => s.flush().await)
+    }
+}

@@ -1,0 +1,92 @@
+//! The collection schema both backends share: a named dense vector
+//! [`DENSE`] (cosine), a named sparse vector [`SPARSE`] (BM25 weights, IDF
+//! applied by Qdrant), the [`StoredPaper`] fields as payload, and payload
+//! indexes on `published` and `source`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{StoreError, StoredPaper};
+use crate::paper::Paper;
+
+pub const DENSE: &str = "dense";
+pub const SPARSE: &str = "bm25";
+/// Payload fields with an index (filters on them stay fast at scale).
+pub const INDEXED_DATETIME: &str = "published";
+pub const INDEXED_KEYWORD: &str = "source";
+/// Bumped when the payload or vector layout changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Recorded with the collection so a library is never queried with vectors
+/// from a different embedder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionMeta {
+    pub embedder: String,
+    pub dim: usize,
+    pub schema_version: u32,
+}
+
+impl CollectionMeta {
+    pub fn new(embedder: impl Into<String>, dim: usize) -> Self {
+        Self {
+            embedder: embedder.into(),
+            dim,
+            schema_version: SCHEMA_VERSION,
+        }
+    }
+
+    /// Errors unless `wanted` can read and write this collection.
+    pub fn check(&self, wanted: &CollectionMeta, location: &str) -> Result<(), StoreError> {
+        if self.embedder != wanted.embedder || self.dim != wanted.dim {
+            return Err(StoreError::EmbedderMismatch {
+                location: location.to_string(),
+                found: self.embedder.clone(),
+                found_dim: self.dim,
+                wanted: wanted.embedder.clone(),
+                wanted_dim: wanted.dim,
+            });
+        }
+        if self.schema_version != wanted.schema_version {
+            return Err(StoreError::Backend {
+                context: location.to_string(),
+                message: format!(
+                    "library schema v{} but this paperbot uses v{}; run `paperbot reindex`",
+                    self.schema_version, wanted.schema_version
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub fn to_payload(stored: &StoredPaper) -> Map<String, Value> {
+    match serde_json::to_value(stored) {
+        Ok(Value::Object(map)) => map,
+        // A struct with named fields always serialises to an object.
+        _ => unreachable!("StoredPaper serialises to a JSON object"),
+    }
+}
+
+pub fn from_payload(payload: Map<String, Value>) -> Result<StoredPaper, StoreError> {
+    let id = payload.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
+    serde_json::from_value(Value::Object(payload)).map_err(|e| StoreError::Corrupt {
+        id,
+        message: e.to_string(),
+    })
+}
+
+/// Hash of everything a user could see change.
+pub fn content_hash(paper: &Paper) -> String {
+    let json = serde_json::to_vec(paper).unwrap_or_default();
+    hex::encode(&Sha256::digest(&json)[..16])
+}
+
+/// Hash of what the embedders see, salted with the embedder's name.
+pub fn text_hash(paper: &Paper, embedder: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(embedder.as_bytes());
+    h.update([0]);
+    h.update(paper.embedding_text().as_bytes());
+    hex::encode(&h.finalize()[..16])
+}

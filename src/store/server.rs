@@ -1,0 +1,397 @@
+//! A Qdrant server or cluster over gRPC (`qdrant-client`), for libraries that
+//! outgrow one machine or are shared by several bot processes. Selected by
+//! `PAPERBOT_QDRANT_URL`; same schema and behaviour as the edge backend.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
+    DeleteCollectionBuilder, Distance, FieldType, Filter, Fusion, GetPointsBuilder, Modifier, NamedVectors, PointId,
+    PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder,
+    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
+    point_id::PointIdOptions, vector_output::Vector as OutVector, vectors_output::VectorsOptions,
+};
+use qdrant_client::{Payload, Qdrant, QdrantError};
+use tracing::Instrument;
+
+use super::schema::{self, CollectionMeta, DENSE, SPARSE};
+use super::{
+    Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest, SparseVec,
+    StoreError, StoreResult, StoredPaper,
+};
+use crate::paper::PaperId;
+
+/// How to reach the server and lay out the collection.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub url: String,
+    pub api_key: Option<String>,
+    pub collection: String,
+    pub shard_number: Option<u32>,
+    pub replication_factor: Option<u32>,
+    pub timeout: Duration,
+}
+
+pub struct ServerStore {
+    client: Qdrant,
+    config: ServerConfig,
+}
+
+impl ServerStore {
+    /// Connects lazily; the first call reports an unreachable server.
+    pub fn connect(config: ServerConfig) -> StoreResult<ServerStore> {
+        let mut builder = Qdrant::from_url(&config.url)
+            .timeout(config.timeout)
+            .skip_compatibility_check();
+        if let Some(key) = &config.api_key {
+            builder = builder.api_key(key.clone());
+        }
+        let client = builder.build().map_err(|e| StoreError::Unreachable {
+            url: config.url.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(ServerStore { client, config })
+    }
+
+    fn name(&self) -> &str {
+        &self.config.collection
+    }
+
+    fn err(&self, context: &str, e: QdrantError) -> StoreError {
+        let msg = e.to_string();
+        let transport = matches!(&e, QdrantError::ResponseError { status } if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded))
+            || msg.contains("transport error")
+            || msg.contains("Connection refused");
+        if transport {
+            StoreError::Unreachable {
+                url: self.config.url.clone(),
+                message: msg,
+            }
+        } else {
+            StoreError::backend(format!("Qdrant {context} on `{}`", self.config.collection), msg)
+        }
+    }
+}
+
+fn point_id(id: &PaperId) -> PointId {
+    PointId::from(id.point_uuid().to_string())
+}
+
+fn uuid_of(id: Option<PointId>) -> Option<uuid::Uuid> {
+    match id?.point_id_options? {
+        PointIdOptions::Uuid(s) => uuid::Uuid::parse_str(&s).ok(),
+        PointIdOptions::Num(_) => None,
+    }
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn build_filter(f: &SearchFilter) -> Option<Filter> {
+    let mut must = Vec::new();
+    if f.published_since.is_some() || f.published_until.is_some() {
+        must.push(Condition::datetime_range(
+            schema::INDEXED_DATETIME,
+            DatetimeRange {
+                gte: f.published_since.map(timestamp),
+                lte: f.published_until.map(timestamp),
+                lt: None,
+                gt: None,
+            },
+        ));
+    }
+    if !f.sources.is_empty() {
+        let any: Vec<String> = f.sources.iter().map(|s| s.as_str().to_string()).collect();
+        must.push(Condition::matches(schema::INDEXED_KEYWORD, any));
+    }
+    let must_not = if f.exclude.is_empty() {
+        vec![]
+    } else {
+        vec![Condition::has_id(f.exclude.iter().map(point_id))]
+    };
+    if must.is_empty() && must_not.is_empty() {
+        return None;
+    }
+    Some(Filter {
+        must,
+        must_not,
+        ..Default::default()
+    })
+}
+
+fn stored_of(payload: HashMap<String, qdrant_client::qdrant::Value>) -> StoreResult<StoredPaper> {
+    let map: serde_json::Map<String, serde_json::Value> = Payload::from(payload).into();
+    schema::from_payload(map)
+}
+
+impl PaperStore for ServerStore {
+    fn describe(&self) -> String {
+        format!(
+            "Qdrant server at {} (collection `{}`)",
+            self.config.url, self.config.collection
+        )
+    }
+
+    async fn meta(&self) -> StoreResult<Option<CollectionMeta>> {
+        let exists = self
+            .client
+            .collection_exists(self.name())
+            .await
+            .map_err(|e| self.err("collection_exists", e))?;
+        if !exists {
+            return Ok(None);
+        }
+        let info = self
+            .client
+            .collection_info(self.name())
+            .await
+            .map_err(|e| self.err("collection_info", e))?;
+        let metadata = info
+            .result
+            .and_then(|r| r.config)
+            .map(|c| c.metadata)
+            .unwrap_or_default();
+        let json: serde_json::Value = Payload::from(metadata).into();
+        let meta = json.get("paperbot").cloned().ok_or_else(|| StoreError::Backend {
+            context: self.describe(),
+            message: "collection exists but was not created by paperbot (no `paperbot` metadata); choose another collection name".into(),
+        })?;
+        serde_json::from_value(meta)
+            .map(Some)
+            .map_err(|e| StoreError::backend("reading collection metadata", e))
+    }
+
+    async fn create(&self, meta: &CollectionMeta) -> StoreResult<()> {
+        let mut vectors = VectorsConfigBuilder::default();
+        vectors.add_named_vector_params(DENSE, VectorParamsBuilder::new(meta.dim as u64, Distance::Cosine));
+        let mut sparse = SparseVectorsConfigBuilder::default();
+        sparse.add_named_vector_params(SPARSE, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+        let metadata: HashMap<String, serde_json::Value> = HashMap::from([(
+            "paperbot".to_string(),
+            serde_json::to_value(meta).map_err(|e| StoreError::backend("meta", e))?,
+        )]);
+        let mut create = CreateCollectionBuilder::new(self.name())
+            .vectors_config(vectors)
+            .sparse_vectors_config(sparse)
+            .metadata(metadata);
+        if let Some(n) = self.config.shard_number {
+            create = create.shard_number(n);
+        }
+        if let Some(r) = self.config.replication_factor {
+            create = create.replication_factor(r);
+        }
+        self.client
+            .create_collection(create)
+            .await
+            .map_err(|e| self.err("create_collection", e))?;
+        for (field, kind) in [
+            (schema::INDEXED_DATETIME, FieldType::Datetime),
+            (schema::INDEXED_KEYWORD, FieldType::Keyword),
+        ] {
+            self.client
+                .create_field_index(CreateFieldIndexCollectionBuilder::new(self.name(), field, kind).wait(true))
+                .await
+                .map_err(|e| self.err("create_field_index", e))?;
+        }
+        Ok(())
+    }
+
+    async fn drop_collection(&self) -> StoreResult<()> {
+        if self
+            .client
+            .collection_exists(self.name())
+            .await
+            .map_err(|e| self.err("collection_exists", e))?
+        {
+            self.client
+                .delete_collection(DeleteCollectionBuilder::new(self.name()))
+                .await
+                .map_err(|e| self.err("delete_collection", e))?;
+        }
+        Ok(())
+    }
+
+    async fn upsert(&self, points: Vec<PaperPoint>) -> StoreResult<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let points: Vec<PointStruct> = points
+            .into_iter()
+            .map(|p| {
+                let vectors = NamedVectors::default()
+                    .add_vector(DENSE, Vector::new_dense(p.vectors.dense))
+                    .add_vector(
+                        SPARSE,
+                        Vector::new_sparse(p.vectors.sparse.indices, p.vectors.sparse.values),
+                    );
+                PointStruct::new(
+                    point_id(&p.stored.paper.id),
+                    vectors,
+                    Payload::from(schema::to_payload(&p.stored)),
+                )
+            })
+            .collect();
+        let n = points.len();
+        self.client
+            .upsert_points(UpsertPointsBuilder::new(self.name(), points).wait(true))
+            .instrument(tracing::debug_span!("qdrant_upsert", n))
+            .await
+            .map_err(|e| self.err("upsert", e))?;
+        Ok(())
+    }
+
+    async fn get(&self, ids: &[PaperId]) -> StoreResult<Vec<StoredPaper>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let resp = self
+            .client
+            .get_points(
+                GetPointsBuilder::new(self.name(), ids.iter().map(point_id).collect::<Vec<_>>()).with_payload(true),
+            )
+            .await
+            .map_err(|e| self.err("get_points", e))?;
+        resp.result.into_iter().map(|p| stored_of(p.payload)).collect()
+    }
+
+    async fn vectors(&self, id: &PaperId) -> StoreResult<Option<PaperVectors>> {
+        let resp = self
+            .client
+            .get_points(
+                GetPointsBuilder::new(self.name(), vec![point_id(id)])
+                    .with_vectors(true)
+                    .with_payload(false),
+            )
+            .await
+            .map_err(|e| self.err("get_points", e))?;
+        let Some(point) = resp.result.into_iter().next() else {
+            return Ok(None);
+        };
+        let Some(VectorsOptions::Vectors(named)) = point.vectors.and_then(|v| v.vectors_options) else {
+            return Ok(None);
+        };
+        let mut dense = None;
+        let mut sparse = SparseVec::default();
+        for (name, v) in named.vectors {
+            match (name.as_str(), v.into_vector()) {
+                (DENSE, OutVector::Dense(d)) => dense = Some(d.data),
+                (SPARSE, OutVector::Sparse(s)) => {
+                    sparse = SparseVec {
+                        indices: s.indices,
+                        values: s.values,
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(dense.map(|dense| PaperVectors { dense, sparse }))
+    }
+
+    async fn count(&self) -> StoreResult<u64> {
+        if !self
+            .client
+            .collection_exists(self.name())
+            .await
+            .map_err(|e| self.err("collection_exists", e))?
+        {
+            return Ok(0);
+        }
+        let resp = self
+            .client
+            .count(CountPointsBuilder::new(self.name()).exact(true))
+            .await
+            .map_err(|e| self.err("count", e))?;
+        Ok(resp.result.map(|r| r.count).unwrap_or(0))
+    }
+
+    async fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {
+        if !self
+            .client
+            .collection_exists(self.name())
+            .await
+            .map_err(|e| self.err("collection_exists", e))?
+        {
+            return Ok(Page {
+                papers: vec![],
+                next: None,
+            });
+        }
+        let mut req = ScrollPointsBuilder::new(self.name())
+            .limit(limit.max(1) as u32)
+            .with_payload(true)
+            .with_vectors(false);
+        if let Some(u) = from {
+            req = req.offset(PointId::from(u.to_string()));
+        }
+        let resp = self.client.scroll(req).await.map_err(|e| self.err("scroll", e))?;
+        let papers = resp
+            .result
+            .into_iter()
+            .map(|p| stored_of(p.payload))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page {
+            papers,
+            next: uuid_of(resp.next_page_offset),
+        })
+    }
+
+    async fn search(&self, req: SearchRequest) -> StoreResult<Vec<ScoredPaper>> {
+        let filter = build_filter(&req.filter);
+        let prefetch_limit = req.prefetch.max(req.limit) as u64;
+        let dense_q = Query::new_nearest(VectorInput::new_dense(req.dense));
+        let sparse_q = Query::new_nearest(VectorInput::new_sparse(req.sparse.indices, req.sparse.values));
+        let mut q = QueryPointsBuilder::new(self.name())
+            .limit(req.limit as u64)
+            .with_payload(true);
+        match req.mode {
+            SearchMode::Hybrid => {
+                for (query, using) in [(dense_q, DENSE), (sparse_q, SPARSE)] {
+                    let mut p = PrefetchQueryBuilder::default()
+                        .query(query)
+                        .using(using)
+                        .limit(prefetch_limit);
+                    if let Some(f) = &filter {
+                        p = p.filter(f.clone());
+                    }
+                    q = q.add_prefetch(p);
+                }
+                q = q.query(Query::new_fusion(Fusion::Rrf));
+            }
+            SearchMode::Dense => q = q.query(dense_q).using(DENSE),
+            SearchMode::Sparse => q = q.query(sparse_q).using(SPARSE),
+        }
+        if let Some(f) = filter {
+            q = q.filter(f);
+        }
+        let resp = self
+            .client
+            .query(q)
+            .instrument(tracing::debug_span!("qdrant_query", mode = ?req.mode))
+            .await
+            .map_err(|e| self.err("query", e))?;
+        resp.result
+            .into_iter()
+            .map(|p| {
+                Ok(ScoredPaper {
+                    score: p.score,
+                    stored: stored_of(p.payload)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn optimize(&self) -> StoreResult<()> {
+        // The server runs its own optimiser in the background.
+        Ok(())
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        // `wait(true)` upserts are durable on the server once acknowledged.
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+//! The candle MiniLM matches sentence-transformers numerically. Reference
+//! vectors in tests/data/minilm_reference.json were made with
+//! sentence-transformers (see the file's `library` field) from the same
+//! model files; the set includes a text longer than 256 tokens (truncation),
+//! a one-letter text and non-ASCII text.
+
+mod common;
+
+use paperbot::embed::minilm::{DIM, MAX_TOKENS, MiniLm};
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    sentences: Vec<String>,
+    embeddings: Vec<Vec<f32>>,
+    max_seq_length: usize,
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+#[test]
+fn candle_minilm_matches_sentence_transformers() {
+    let reference: Reference =
+        serde_json::from_slice(&std::fs::read(common::data("minilm_reference.json")).unwrap()).unwrap();
+    assert_eq!(reference.max_seq_length, MAX_TOKENS);
+    let model = MiniLm::load(&common::model_dir(), 4).unwrap();
+    let texts: Vec<&str> = reference.sentences.iter().map(String::as_str).collect();
+    // Batched with mixed lengths (padding must not leak into the mean).
+    let ours = model.embed(&texts).unwrap();
+    for ((text, want), got) in texts.iter().zip(&reference.embeddings).zip(&ours) {
+        assert_eq!(got.len(), DIM);
+        let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "L2-normalised");
+        let c = cosine(got, want);
+        assert!(c >= 0.999, "cosine {c} for {:?}", &text[..text.len().min(60)]);
+    }
+    // One at a time gives the same vectors as batched.
+    let single = model.embed(&texts[..1]).unwrap();
+    assert!(cosine(&single[0], &ours[0]) > 0.99999);
+    // The long text really is longer than the model's window.
+    assert!(texts.iter().any(|t| model.token_count(t) == MAX_TOKENS));
+}
+
+#[test]
+fn missing_model_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = MiniLm::load(dir.path(), 4).err().expect("no model there").to_string();
+    assert!(err.contains("paperbot model fetch"), "{err}");
+}

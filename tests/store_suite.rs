@@ -1,0 +1,272 @@
+//! One behaviour suite for every `PaperStore` backend: the embedded Qdrant
+//! Edge store always, a Qdrant server when `QDRANT_URL` is set (e.g.
+//! `QDRANT_URL=http://127.0.0.1:6334 cargo test --test store_suite`).
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use paperbot::paper::{Paper, PaperId, SourceKind};
+use paperbot::store::edge::EdgeStore;
+use paperbot::store::server::{ServerConfig, ServerStore};
+use paperbot::store::{
+    CollectionMeta, PaperPoint, PaperStore, PaperVectors, SearchFilter, SearchMode, SearchRequest, SparseVec,
+    StoreError, StoredPaper,
+};
+
+const DIM: usize = 8;
+
+fn unit(i: usize) -> Vec<f32> {
+    let mut v = vec![0.01; DIM];
+    v[i % DIM] = 1.0;
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / n).collect()
+}
+
+fn paper(n: usize, source: SourceKind, year: i32) -> StoredPaper {
+    let paper = Paper {
+        id: PaperId::arxiv(&format!("2401.{:05}", n)).unwrap(),
+        title: format!("Paper number {n}"),
+        abstract_text: format!("Abstract of paper {n}."),
+        authors: vec![format!("Author {n}"), "Shared Author".into()],
+        published: Some(Utc.with_ymd_and_hms(year, 1, 2, 3, 4, 5).unwrap()),
+        source,
+        url: Some(format!("https://arxiv.org/abs/2401.{:05}", n)),
+        upvotes: Some(n as u32),
+        keywords: vec!["k1".into()],
+        summary: Some(format!("Summary {n}")),
+        code_url: None,
+    };
+    StoredPaper {
+        first_seen: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        content_hash: format!("c{n}"),
+        text_hash: format!("t{n}"),
+        paper,
+    }
+}
+
+fn point(n: usize, source: SourceKind, year: i32) -> PaperPoint {
+    PaperPoint {
+        stored: paper(n, source, year),
+        vectors: PaperVectors {
+            dense: unit(n),
+            sparse: SparseVec {
+                indices: vec![100 + n as u32, 7],
+                values: vec![1.0, 0.5],
+            },
+        },
+    }
+}
+
+fn request(dense: Vec<f32>, sparse: SparseVec, mode: SearchMode) -> SearchRequest {
+    SearchRequest {
+        dense,
+        sparse,
+        mode,
+        limit: 10,
+        prefetch: 20,
+        filter: SearchFilter::default(),
+    }
+}
+
+async fn suite<S: PaperStore>(store: &S) {
+    let meta = CollectionMeta::new("test-embedder", DIM);
+    assert_eq!(store.meta().await.unwrap(), None);
+    assert_eq!(store.count().await.unwrap(), 0);
+    store.create(&meta).await.unwrap();
+    assert_eq!(store.meta().await.unwrap(), Some(meta.clone()));
+
+    // Write and read back every field.
+    let points = vec![
+        point(1, SourceKind::HfDaily, 2024),
+        point(2, SourceKind::Arxiv, 2025),
+        point(3, SourceKind::PageText, 2026),
+    ];
+    store.upsert(points.clone()).await.unwrap();
+    store.optimize().await.unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 3);
+    let ids: Vec<PaperId> = points.iter().map(|p| p.stored.paper.id.clone()).collect();
+    let got = store.get(&ids).await.unwrap();
+    assert_eq!(got.len(), 3);
+    for p in &points {
+        assert!(got.contains(&p.stored), "round trip of {}", p.stored.paper.id);
+    }
+    assert!(
+        store
+            .get(&[PaperId::arxiv("2401.99999").unwrap()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Idempotent upsert: same id replaces, count unchanged.
+    let mut changed = point(2, SourceKind::Arxiv, 2025);
+    changed.stored.paper.upvotes = Some(99);
+    store.upsert(vec![changed.clone()]).await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 3);
+    assert_eq!(store.get(&[ids[1].clone()]).await.unwrap()[0].paper.upvotes, Some(99));
+
+    // Vectors come back.
+    let v = store.vectors(&ids[0]).await.unwrap().expect("vectors");
+    let cos: f32 = v.dense.iter().zip(unit(1)).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.999, "dense vector round trip, cos {cos}");
+    assert_eq!(v.sparse.indices.len(), 2);
+
+    // Scroll visits each paper once across pages.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.scroll(cursor, 2).await.unwrap();
+        assert!(page.papers.len() <= 2);
+        seen.extend(page.papers.into_iter().map(|p| p.paper.id));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(seen, want);
+
+    // Dense, sparse and hybrid each find the right paper first.
+    let dense_hits = store
+        .search(request(unit(3), SparseVec::default(), SearchMode::Dense))
+        .await
+        .unwrap();
+    assert_eq!(dense_hits[0].stored.paper.id, ids[2]);
+    let sparse_q = SparseVec {
+        indices: vec![102],
+        values: vec![1.0],
+    };
+    let sparse_hits = store
+        .search(request(unit(1), sparse_q.clone(), SearchMode::Sparse))
+        .await
+        .unwrap();
+    assert_eq!(sparse_hits.len(), 1, "only paper 2 has term 102");
+    assert_eq!(sparse_hits[0].stored.paper.id, ids[1]);
+    // Hybrid: paper 2 is first by BM25 and second-best by dense → fused first.
+    let mut q = unit(2);
+    q.iter_mut().zip(unit(1)).for_each(|(a, b)| *a += 0.5 * b);
+    let hybrid = store.search(request(q, sparse_q, SearchMode::Hybrid)).await.unwrap();
+    assert_eq!(hybrid[0].stored.paper.id, ids[1]);
+    assert_eq!(hybrid.len(), 3);
+
+    // Filters: date range, source, excluded ids.
+    let mut r = request(unit(1), SparseVec::default(), SearchMode::Dense);
+    r.filter.published_since = Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap());
+    let hits = store.search(r.clone()).await.unwrap();
+    assert_eq!(hits.len(), 2);
+    assert!(hits.iter().all(|h| h.stored.paper.id != ids[0]));
+    r.filter.published_since = None;
+    r.filter.sources = vec![SourceKind::PageText, SourceKind::HfDaily];
+    let hits = store.search(r.clone()).await.unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.stored.paper.id.clone()).collect::<Vec<_>>(),
+        vec![ids[0].clone(), ids[2].clone()]
+    );
+    r.filter.sources.clear();
+    r.filter.exclude = vec![ids[0].clone()];
+    let hits = store.search(r).await.unwrap();
+    assert!(hits.iter().all(|h| h.stored.paper.id != ids[0]));
+    assert_eq!(hits.len(), 2);
+
+    // A library built by another embedder is refused with the fix named.
+    let other = CollectionMeta::new("other-embedder", 16);
+    let err = store
+        .meta()
+        .await
+        .unwrap()
+        .unwrap()
+        .check(&other, &store.describe())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::EmbedderMismatch { .. }));
+    assert!(err.to_string().contains("paperbot reindex"), "{err}");
+
+    store.drop_collection().await.unwrap();
+    assert_eq!(store.meta().await.unwrap(), None);
+    assert_eq!(store.count().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn edge_backend_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EdgeStore::open(dir.path()).unwrap();
+    suite(&store).await;
+}
+
+#[tokio::test]
+async fn edge_persists_across_reopen_and_locks_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EdgeStore::open(dir.path()).unwrap();
+        store.create(&CollectionMeta::new("test-embedder", DIM)).await.unwrap();
+        store
+            .upsert(vec![
+                point(1, SourceKind::Arxiv, 2024),
+                point(2, SourceKind::Arxiv, 2024),
+            ])
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        let second = EdgeStore::open(dir.path());
+        assert!(
+            matches!(second, Err(StoreError::Locked { .. })),
+            "a second process is kept out"
+        );
+    }
+    let store = EdgeStore::open(dir.path()).unwrap();
+    assert_eq!(store.count().await.unwrap(), 2);
+    assert_eq!(
+        store.meta().await.unwrap(),
+        Some(CollectionMeta::new("test-embedder", DIM))
+    );
+    let hits = store
+        .search(request(unit(2), SparseVec::default(), SearchMode::Dense))
+        .await
+        .unwrap();
+    assert_eq!(hits[0].stored.paper.id.as_str(), "2401.00002");
+}
+
+#[tokio::test]
+async fn server_backend_passes_the_suite() {
+    let Ok(url) = std::env::var("QDRANT_URL") else {
+        eprintln!(
+            "SKIPPED server_backend_passes_the_suite: set QDRANT_URL (gRPC, e.g. http://127.0.0.1:6334) to run it"
+        );
+        return;
+    };
+    let store = ServerStore::connect(ServerConfig {
+        url,
+        api_key: std::env::var("QDRANT_API_KEY").ok(),
+        collection: format!("paperbot_test_{}", std::process::id()),
+        shard_number: Some(2),
+        replication_factor: None,
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .unwrap();
+    store.drop_collection().await.unwrap();
+    suite(&store).await;
+}
+
+#[tokio::test]
+async fn unreachable_server_is_a_clear_error() {
+    // Nothing listens on this port (bound then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = ServerStore::connect(ServerConfig {
+        url: format!("http://127.0.0.1:{port}"),
+        api_key: None,
+        collection: "papers".into(),
+        shard_number: None,
+        replication_factor: None,
+        timeout: std::time::Duration::from_secs(2),
+    })
+    .unwrap();
+    let err = store.count().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+}
