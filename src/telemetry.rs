@@ -1,6 +1,8 @@
 //! Logging: `tracing` to stderr, filtered by `PAPERBOT_LOG` or `RUST_LOG`
 //! (default `info`), as text or JSON lines.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -17,10 +19,12 @@ pub fn init(format: LogFormat, default_level: &str) {
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(format!("{default_level},qdrant_edge=warn,candle=warn")));
+        // qdrant-edge logs start-up notes at WARN that are not actionable here.
+        .unwrap_or_else(|| EnvFilter::new(format!("{default_level},qdrant_edge=error,candle=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.compact().try_init(),

@@ -128,3 +128,215 @@ async fn run_store<S: PaperStore>(
     );
     Ok((papers.len() as f64 / secs, lib.store))
 }
+
+fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
+    if sorted_ms.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted_ms.len() as f64 - 1.0) * p).round() as usize;
+    sorted_ms[i.min(sorted_ms.len() - 1)]
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// `paperbot bench embed`: the local embedder against sentence-transformers
+/// (when a Python with it is given) in the same run.
+pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let model_dir = config.embed.model_dir.clone();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let papers = synthetic(corpus, usize::MAX.min(85))?;
+    let texts: Vec<String> = papers.iter().map(Paper::embedding_text).collect();
+    let queries: Vec<String> = papers.iter().map(|p| format!("what does the paper on {} find?", p.title.to_lowercase())).collect();
+    let dir = model_dir.clone();
+    let (texts2, queries2) = (texts.clone(), queries.clone());
+    let ours = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+        let model = paperbot::embed::minilm::MiniLm::load(&dir, 32)?;
+        let refs: Vec<&str> = texts2.iter().map(String::as_str).collect();
+        model.embed(&refs[..8])?; // warm-up
+        let mut lat = Vec::new();
+        for q in &queries2 {
+            let t = Instant::now();
+            model.embed(&[q.as_str()])?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        lat.sort_by(f64::total_cmp);
+        let mut tp = serde_json::Map::new();
+        for b in [1usize, 16, 32] {
+            let t = Instant::now();
+            model.embed_batched(&refs, b)?;
+            tp.insert(b.to_string(), (refs.len() as f64 / t.elapsed().as_secs_f64()).into());
+        }
+        Ok(serde_json::json!({"query_p50_ms": percentile(&lat, 0.5), "query_p99_ms": percentile(&lat, 0.99), "throughput": tp}))
+    })
+    .await??;
+    let baseline = match python {
+        Some(py) => {
+            let tmp = tempfile_dir()?;
+            let (tf, qf) = (tmp.join("texts.json"), tmp.join("queries.json"));
+            std::fs::write(&tf, serde_json::to_vec(&texts)?)?;
+            std::fs::write(&qf, serde_json::to_vec(&queries)?)?;
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/st_baseline.py");
+            let out = std::process::Command::new(py)
+                .arg(&script)
+                .arg(&model_dir)
+                .arg(&tf)
+                .arg(&qf)
+                .arg(threads.to_string())
+                .output()
+                .with_context(|| format!("running {}", py.display()))?;
+            let _ = std::fs::remove_dir_all(&tmp);
+            anyhow::ensure!(out.status.success(), "baseline failed: {}", String::from_utf8_lossy(&out.stderr));
+            Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).context("baseline output")?)
+        }
+        None => {
+            println!("(no baseline: pass --python PATH to a Python with sentence-transformers installed)");
+            None
+        }
+    };
+    println!("embedding benchmark: all-MiniLM-L6-v2, {} abstracts (max 256 tokens), {threads} threads", texts.len());
+    if let Some(b) = &baseline {
+        println!("baseline: sentence-transformers ({})", b["library"].as_str().unwrap_or("?"));
+    }
+    println!("\n| metric | paperbot (candle) | sentence-transformers | ratio |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, ours: f64, base: Option<f64>, higher_better: bool| {
+        let (b, r) = match base {
+            Some(b) => (format!("{b:.1}"), format!("{:.2}", if higher_better { ours / b } else { b / ours })),
+            None => ("-".into(), "-".into()),
+        };
+        println!("| {name} | {ours:.1} | {b} | {r} |");
+    };
+    let get = |v: &serde_json::Value, k: &str| v[k].as_f64();
+    row("query latency p50 (ms)", get(&ours, "query_p50_ms").unwrap_or(f64::NAN), baseline.as_ref().and_then(|b| get(b, "query_p50_ms")), false);
+    row("query latency p99 (ms)", get(&ours, "query_p99_ms").unwrap_or(f64::NAN), baseline.as_ref().and_then(|b| get(b, "query_p99_ms")), false);
+    for b in ["1", "16", "32"] {
+        row(
+            &format!("abstracts/s, batch {b}"),
+            ours["throughput"][b].as_f64().unwrap_or(f64::NAN),
+            baseline.as_ref().and_then(|x| x["throughput"][b].as_f64()),
+            true,
+        );
+    }
+    println!("\nratio > 1 means paperbot is faster. peak RSS (paperbot process): {:.0} MB", peak_rss_mb().unwrap_or(f64::NAN));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `paperbot bench search`: query latency on synthetic libraries, against an
+/// exact brute-force scan over the same vectors, with the ANN's recall@10.
+pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode> {
+    use paperbot::store::{CollectionMeta, PaperPoint, PaperVectors, SearchFilter, SearchMode, SearchRequest, SparseVec, StoredPaper};
+    const DIM: usize = 384;
+    let mut rng = fastrand::Rng::with_seed(42);
+    let unit = |rng: &mut fastrand::Rng| {
+        let v: Vec<f32> = (0..DIM).map(|_| rng.f32() * 2.0 - 1.0).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    println!("search benchmark: synthetic papers, {DIM}-d dense + BM25-like sparse, {queries} queries, k=10, embedded Qdrant Edge (HNSW)\n");
+    println!("| papers | query | p50 ms | p99 ms | exact scan p50 ms | speed-up vs exact | recall@10 vs exact | peak RSS MB |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    for &n in sizes {
+        let tmp = tempfile_dir()?.join(format!("n{n}"));
+        let store = EdgeStore::open(&tmp)?;
+        store.create(&CollectionMeta::new("bench", DIM)).await?;
+        let mut dense_all: Vec<Vec<f32>> = Vec::with_capacity(n);
+        let template = StoredPaper {
+            paper: Paper {
+                id: PaperId::from_title("x"),
+                title: String::new(),
+                abstract_text: "synthetic".into(),
+                authors: vec![],
+                published: None,
+                source: paperbot::paper::SourceKind::PageText,
+                url: None,
+                upvotes: None,
+                keywords: vec![],
+                summary: None,
+                code_url: None,
+            },
+            first_seen: chrono::Utc::now(),
+            content_hash: String::new(),
+            text_hash: String::new(),
+        };
+        for start in (0..n).step_by(1_000) {
+            let mut points = Vec::new();
+            for i in start..(start + 1_000).min(n) {
+                let dense = unit(&mut rng);
+                dense_all.push(dense.clone());
+                let mut indices: Vec<u32> = (0..20).map(|_| rng.u32(0..30_000)).collect();
+                indices.sort_unstable();
+                indices.dedup();
+                let values = indices.iter().map(|_| rng.f32() + 0.1).collect();
+                let mut stored = template.clone();
+                stored.paper.title = format!("synthetic paper {i}");
+                stored.paper.id = PaperId::from_title(&stored.paper.title);
+                points.push(PaperPoint { stored, vectors: PaperVectors { dense, sparse: SparseVec { indices, values } } });
+            }
+            store.upsert(points).await?;
+        }
+        store.optimize().await?;
+        // Queries: perturbed library vectors, as real questions land near papers.
+        let qs: Vec<(Vec<f32>, SparseVec)> = (0..queries)
+            .map(|_| {
+                let base = &dense_all[rng.usize(..n)];
+                let noise = unit(&mut rng);
+                let v: Vec<f32> = base.iter().zip(&noise).map(|(a, b)| a + 0.6 * b).collect();
+                let idx: Vec<u32> = {
+                    let mut i: Vec<u32> = (0..3).map(|_| rng.u32(0..30_000)).collect();
+                    i.sort_unstable();
+                    i.dedup();
+                    i
+                };
+                let vals = idx.iter().map(|_| 1.0).collect();
+                (v, SparseVec { indices: idx, values: vals })
+            })
+            .collect();
+        // Exact baseline: brute-force cosine over the same vectors.
+        let mut exact_ms = Vec::new();
+        let mut exact_top: Vec<Vec<usize>> = Vec::new();
+        for (q, _) in &qs {
+            let t = Instant::now();
+            let mut scored: Vec<(f32, usize)> =
+                dense_all.iter().enumerate().map(|(i, d)| (d.iter().zip(q).map(|(a, b)| a * b).sum::<f32>(), i)).collect();
+            scored.select_nth_unstable_by(9, |a, b| b.0.total_cmp(&a.0));
+            let mut top: Vec<(f32, usize)> = scored[..10].to_vec();
+            top.sort_by(|a, b| b.0.total_cmp(&a.0));
+            exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            exact_top.push(top.into_iter().map(|(_, i)| i).collect());
+        }
+        exact_ms.sort_by(f64::total_cmp);
+        let exact_p50 = percentile(&exact_ms, 0.5);
+        for mode in [SearchMode::Dense, SearchMode::Hybrid] {
+            let mut lat = Vec::new();
+            let mut found = 0usize;
+            for ((q, sp), truth) in qs.iter().zip(&exact_top) {
+                let req = SearchRequest { dense: q.clone(), sparse: sp.clone(), mode, limit: 10, prefetch: 50, filter: SearchFilter::default() };
+                let t = Instant::now();
+                let hits = store.search(req).await?;
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+                if mode == SearchMode::Dense {
+                    let want: std::collections::HashSet<String> = truth.iter().map(|i| format!("synthetic paper {i}")).collect();
+                    found += hits.iter().filter(|h| want.contains(&h.stored.paper.title)).count();
+                }
+            }
+            lat.sort_by(f64::total_cmp);
+            let p50 = percentile(&lat, 0.5);
+            let recall = if mode == SearchMode::Dense { format!("{:.3}", found as f64 / (10 * qs.len()) as f64) } else { "-".into() };
+            println!(
+                "| {n} | {mode:?} | {p50:.2} | {:.2} | {exact_p50:.2} | {:.1}x | {recall} | {:.0} |",
+                percentile(&lat, 0.99),
+                exact_p50 / p50,
+                peak_rss_mb().unwrap_or(f64::NAN)
+            );
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    println!("\nexact scan = brute-force cosine over the same in-memory vectors (single thread); hybrid adds a BM25 prefetch and RRF fusion.");
+    Ok(ExitCode::SUCCESS)
+}

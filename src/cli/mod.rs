@@ -114,6 +114,22 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchWhat {
+    /// Embedding latency and throughput, against sentence-transformers when --python is given
+    Embed {
+        /// A Python with sentence-transformers installed, for the baseline
+        #[arg(long)]
+        python: Option<PathBuf>,
+        #[arg(long, default_value = "corpus/hf-papers-page.txt")]
+        corpus: PathBuf,
+    },
+    /// Search latency and ANN recall on synthetic libraries, against an exact scan
+    Search {
+        /// Library sizes
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
     /// Ingest throughput on the sample corpus repeated to N papers
     Ingest {
         #[arg(long, default_value_t = 10_000)]
@@ -157,6 +173,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Stats { json } => stats::run(&config, &secrets, json).await,
         Command::Export { output } => export::run(&config, &secrets, output.as_deref()).await,
         Command::Reindex => ingest::reindex(&config, &secrets).await,
+        Command::Bench {
+            what: BenchWhat::Embed { python, corpus },
+        } => bench::embed(&config, &corpus, python.as_deref()).await,
+        Command::Bench {
+            what: BenchWhat::Search { sizes, queries },
+        } => bench::search(&sizes, queries).await,
         Command::Bench {
             what:
                 BenchWhat::Ingest {

@@ -30,8 +30,28 @@ pub struct MiniLm {
     batch_size: usize,
 }
 
+/// Raises glibc's mmap and trim thresholds once per process. Each batch
+/// allocates and frees activation buffers of several MB; with the defaults
+/// glibc hands them back to the kernel every time and the next batch pays
+/// for fresh zeroed pages.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: mallopt only adjusts allocator parameters; called once,
+            // before the model allocates its working buffers.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+            }
+        });
+    }
+}
+
 impl MiniLm {
     pub fn load(dir: &Path, batch_size: usize) -> Result<MiniLm, EmbedError> {
+        tune_allocator();
         for f in REQUIRED_FILES {
             if !dir.join(f).is_file() {
                 return Err(EmbedError::ModelMissing {
@@ -77,6 +97,11 @@ impl MiniLm {
     /// Embeds texts; batches are formed from texts of similar length (as
     /// sentence-transformers does) so little compute goes to padding.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_batched(texts, self.batch_size)
+    }
+
+    /// [`Self::embed`] with an explicit batch size (benchmarks).
+    pub fn embed_batched(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(vec![]);
         }
@@ -84,7 +109,7 @@ impl MiniLm {
         // Character length is a cheap, good proxy for token length.
         order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(self.batch_size) {
+        for chunk in order.chunks(batch_size.max(1)) {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
             let vectors = self.embed_batch(&batch)?;
             for (&i, v) in chunk.iter().zip(vectors) {
