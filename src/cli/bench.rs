@@ -151,7 +151,10 @@ pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> any
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let papers = synthetic(corpus, usize::MAX.min(85))?;
     let texts: Vec<String> = papers.iter().map(Paper::embedding_text).collect();
-    let queries: Vec<String> = papers.iter().map(|p| format!("what does the paper on {} find?", p.title.to_lowercase())).collect();
+    let queries: Vec<String> = papers
+        .iter()
+        .map(|p| format!("what does the paper on {} find?", p.title.to_lowercase()))
+        .collect();
     let dir = model_dir.clone();
     let (texts2, queries2) = (texts.clone(), queries.clone());
     let ours = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
@@ -190,7 +193,11 @@ pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> any
                 .output()
                 .with_context(|| format!("running {}", py.display()))?;
             let _ = std::fs::remove_dir_all(&tmp);
-            anyhow::ensure!(out.status.success(), "baseline failed: {}", String::from_utf8_lossy(&out.stderr));
+            anyhow::ensure!(
+                out.status.success(),
+                "baseline failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).context("baseline output")?)
         }
         None => {
@@ -198,22 +205,41 @@ pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> any
             None
         }
     };
-    println!("embedding benchmark: all-MiniLM-L6-v2, {} abstracts (max 256 tokens), {threads} threads", texts.len());
+    println!(
+        "embedding benchmark: all-MiniLM-L6-v2, {} abstracts (max 256 tokens), {threads} threads",
+        texts.len()
+    );
     if let Some(b) = &baseline {
-        println!("baseline: sentence-transformers ({})", b["library"].as_str().unwrap_or("?"));
+        println!(
+            "baseline: sentence-transformers ({})",
+            b["library"].as_str().unwrap_or("?")
+        );
     }
     println!("\n| metric | paperbot (candle) | sentence-transformers | ratio |");
     println!("|---|---:|---:|---:|");
     let row = |name: &str, ours: f64, base: Option<f64>, higher_better: bool| {
         let (b, r) = match base {
-            Some(b) => (format!("{b:.1}"), format!("{:.2}", if higher_better { ours / b } else { b / ours })),
+            Some(b) => (
+                format!("{b:.1}"),
+                format!("{:.2}", if higher_better { ours / b } else { b / ours }),
+            ),
             None => ("-".into(), "-".into()),
         };
         println!("| {name} | {ours:.1} | {b} | {r} |");
     };
     let get = |v: &serde_json::Value, k: &str| v[k].as_f64();
-    row("query latency p50 (ms)", get(&ours, "query_p50_ms").unwrap_or(f64::NAN), baseline.as_ref().and_then(|b| get(b, "query_p50_ms")), false);
-    row("query latency p99 (ms)", get(&ours, "query_p99_ms").unwrap_or(f64::NAN), baseline.as_ref().and_then(|b| get(b, "query_p99_ms")), false);
+    row(
+        "query latency p50 (ms)",
+        get(&ours, "query_p50_ms").unwrap_or(f64::NAN),
+        baseline.as_ref().and_then(|b| get(b, "query_p50_ms")),
+        false,
+    );
+    row(
+        "query latency p99 (ms)",
+        get(&ours, "query_p99_ms").unwrap_or(f64::NAN),
+        baseline.as_ref().and_then(|b| get(b, "query_p99_ms")),
+        false,
+    );
     for b in ["1", "16", "32"] {
         row(
             &format!("abstracts/s, batch {b}"),
@@ -222,14 +248,19 @@ pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> any
             true,
         );
     }
-    println!("\nratio > 1 means paperbot is faster. peak RSS (paperbot process): {:.0} MB", peak_rss_mb().unwrap_or(f64::NAN));
+    println!(
+        "\nratio > 1 means paperbot is faster. peak RSS (paperbot process): {:.0} MB",
+        peak_rss_mb().unwrap_or(f64::NAN)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `paperbot bench search`: query latency on synthetic libraries, against an
 /// exact brute-force scan over the same vectors, with the ANN's recall@10.
 pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode> {
-    use paperbot::store::{CollectionMeta, PaperPoint, PaperVectors, SearchFilter, SearchMode, SearchRequest, SparseVec, StoredPaper};
+    use paperbot::store::{
+        CollectionMeta, PaperPoint, PaperVectors, SearchFilter, SearchMode, SearchRequest, SparseVec, StoredPaper,
+    };
     const DIM: usize = 384;
     let mut rng = fastrand::Rng::with_seed(42);
     let unit = |rng: &mut fastrand::Rng| {
@@ -237,8 +268,12 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
     };
-    println!("search benchmark: synthetic papers, {DIM}-d dense + BM25-like sparse, {queries} queries, k=10, embedded Qdrant Edge (HNSW)\n");
-    println!("| papers | query | p50 ms | p99 ms | exact scan p50 ms | speed-up vs exact | recall@10 vs exact | peak RSS MB |");
+    println!(
+        "search benchmark: synthetic papers, {DIM}-d dense + BM25-like sparse, {queries} queries, k=10, embedded Qdrant Edge (HNSW)\n"
+    );
+    println!(
+        "| papers | query | p50 ms | p99 ms | exact scan p50 ms | speed-up vs exact | recall@10 vs exact | peak RSS MB |"
+    );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     for &n in sizes {
         let tmp = tempfile_dir()?.join(format!("n{n}"));
@@ -275,7 +310,13 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
                 let mut stored = template.clone();
                 stored.paper.title = format!("synthetic paper {i}");
                 stored.paper.id = PaperId::from_title(&stored.paper.title);
-                points.push(PaperPoint { stored, vectors: PaperVectors { dense, sparse: SparseVec { indices, values } } });
+                points.push(PaperPoint {
+                    stored,
+                    vectors: PaperVectors {
+                        dense,
+                        sparse: SparseVec { indices, values },
+                    },
+                });
             }
             store.upsert(points).await?;
         }
@@ -293,7 +334,13 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
                     i
                 };
                 let vals = idx.iter().map(|_| 1.0).collect();
-                (v, SparseVec { indices: idx, values: vals })
+                (
+                    v,
+                    SparseVec {
+                        indices: idx,
+                        values: vals,
+                    },
+                )
             })
             .collect();
         // Exact baseline: brute-force cosine over the same vectors.
@@ -301,8 +348,11 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
         let mut exact_top: Vec<Vec<usize>> = Vec::new();
         for (q, _) in &qs {
             let t = Instant::now();
-            let mut scored: Vec<(f32, usize)> =
-                dense_all.iter().enumerate().map(|(i, d)| (d.iter().zip(q).map(|(a, b)| a * b).sum::<f32>(), i)).collect();
+            let mut scored: Vec<(f32, usize)> = dense_all
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.iter().zip(q).map(|(a, b)| a * b).sum::<f32>(), i))
+                .collect();
             scored.select_nth_unstable_by(9, |a, b| b.0.total_cmp(&a.0));
             let mut top: Vec<(f32, usize)> = scored[..10].to_vec();
             top.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -315,18 +365,30 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
             let mut lat = Vec::new();
             let mut found = 0usize;
             for ((q, sp), truth) in qs.iter().zip(&exact_top) {
-                let req = SearchRequest { dense: q.clone(), sparse: sp.clone(), mode, limit: 10, prefetch: 50, filter: SearchFilter::default() };
+                let req = SearchRequest {
+                    dense: q.clone(),
+                    sparse: sp.clone(),
+                    mode,
+                    limit: 10,
+                    prefetch: 50,
+                    filter: SearchFilter::default(),
+                };
                 let t = Instant::now();
                 let hits = store.search(req).await?;
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
                 if mode == SearchMode::Dense {
-                    let want: std::collections::HashSet<String> = truth.iter().map(|i| format!("synthetic paper {i}")).collect();
+                    let want: std::collections::HashSet<String> =
+                        truth.iter().map(|i| format!("synthetic paper {i}")).collect();
                     found += hits.iter().filter(|h| want.contains(&h.stored.paper.title)).count();
                 }
             }
             lat.sort_by(f64::total_cmp);
             let p50 = percentile(&lat, 0.5);
-            let recall = if mode == SearchMode::Dense { format!("{:.3}", found as f64 / (10 * qs.len()) as f64) } else { "-".into() };
+            let recall = if mode == SearchMode::Dense {
+                format!("{:.3}", found as f64 / (10 * qs.len()) as f64)
+            } else {
+                "-".into()
+            };
             println!(
                 "| {n} | {mode:?} | {p50:.2} | {:.2} | {exact_p50:.2} | {:.1}x | {recall} | {:.0} |",
                 percentile(&lat, 0.99),
@@ -337,6 +399,8 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
         drop(store);
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    println!("\nexact scan = brute-force cosine over the same in-memory vectors (single thread); hybrid adds a BM25 prefetch and RRF fusion.");
+    println!(
+        "\nexact scan = brute-force cosine over the same in-memory vectors (single thread); hybrid adds a BM25 prefetch and RRF fusion."
+    );
     Ok(ExitCode::SUCCESS)
 }
