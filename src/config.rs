@@ -83,7 +83,7 @@ impl Default for SearchConfig {
             k: 10,
             mode: SearchMode::Hybrid,
             prefetch: 50,
-            min_relevance: 0.30,
+            min_relevance: 0.35,
         }
     }
 }
