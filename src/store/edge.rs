@@ -15,11 +15,11 @@ use qdrant_edge::{
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Fusion,
     HasIdCondition, JsonPath, Match, MatchAny, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
     PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery,
-    ScrollRequest, SparseVector, UpdateOperation, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface,
-    WithVector,
+    ScrollRequest, SearchParams, SparseVector, UpdateOperation, VectorInternal, VectorStructInternal, Vectors,
+    WithPayloadInterface, WithVector,
 };
 
-use super::schema::{self, CollectionMeta, DENSE, SPARSE};
+use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
 use super::{
     Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest, SparseVec,
     StoreError, StoreResult, StoredPaper,
@@ -361,14 +361,20 @@ impl PaperStore for EdgeStore {
             prefetches: vec![],
             query: Some(query),
             limit: req.prefetch.max(req.limit),
-            params: None,
+            params: Some(SearchParams {
+                hnsw_ef: Some(HNSW_EF),
+                ..Default::default()
+            }),
             filter: filter.clone(),
             score_threshold: None,
         };
         let (prefetches, query) = match req.mode {
             SearchMode::Hybrid => (
                 vec![prefetch(dense), prefetch(sparse)],
-                ScoringQuery::Fusion(Fusion::Rrf { k: 60, weights: None }),
+                ScoringQuery::Fusion(Fusion::Rrf {
+                    k: schema::RRF_K,
+                    weights: None,
+                }),
             ),
             SearchMode::Dense => (vec![], dense),
             SearchMode::Sparse => (vec![], sparse),
@@ -380,7 +386,10 @@ impl PaperStore for EdgeStore {
             score_threshold: None,
             limit: req.limit,
             offset: 0,
-            params: None,
+            params: Some(SearchParams {
+                hnsw_ef: Some(HNSW_EF),
+                ..Default::default()
+            }),
             with_vector: WithVector::Bool(false),
             with_payload: WithPayloadInterface::Bool(true),
         };

@@ -15,6 +15,11 @@ pub const SPARSE: &str = "bm25";
 /// Payload fields with an index (filters on them stay fast at scale).
 pub const INDEXED_DATETIME: &str = "published";
 pub const INDEXED_KEYWORD: &str = "source";
+/// Reciprocal rank fusion constant, the same on both backends.
+pub const RRF_K: usize = 60;
+/// HNSW beam width at query time: recall over latency (the default, 64,
+/// loses neighbours on large libraries).
+pub const HNSW_EF: usize = 128;
 /// Bumped when the payload or vector layout changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
-    DeleteCollectionBuilder, Distance, FieldType, Filter, Fusion, GetPointsBuilder, Modifier, NamedVectors, PointId,
-    PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder,
-    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
-    point_id::PointIdOptions, vector_output::Vector as OutVector, vectors_output::VectorsOptions,
+    DeleteCollectionBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier, NamedVectors, PointId,
+    PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, Rrf, ScrollPointsBuilder, SearchParamsBuilder,
+    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput,
+    VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions, vector_output::Vector as OutVector,
+    vectors_output::VectorsOptions,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use tracing::Instrument;
 
-use super::schema::{self, CollectionMeta, DENSE, SPARSE};
+use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
 use super::{
     Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest, SparseVec,
     StoreError, StoreResult, StoredPaper,
@@ -354,15 +355,26 @@ impl PaperStore for ServerStore {
                     let mut p = PrefetchQueryBuilder::default()
                         .query(query)
                         .using(using)
-                        .limit(prefetch_limit);
+                        .limit(prefetch_limit)
+                        .params(SearchParamsBuilder::default().hnsw_ef(HNSW_EF as u64));
                     if let Some(f) = &filter {
                         p = p.filter(f.clone());
                     }
                     q = q.add_prefetch(p);
                 }
-                q = q.query(Query::new_fusion(Fusion::Rrf));
+                // Same RRF constant as the edge backend (the server's default is 2), so
+                // both rank alike.
+                q = q.query(Query::new_rrf(Rrf {
+                    k: Some(schema::RRF_K as u32),
+                    ..Default::default()
+                }));
             }
-            SearchMode::Dense => q = q.query(dense_q).using(DENSE),
+            SearchMode::Dense => {
+                q = q
+                    .query(dense_q)
+                    .using(DENSE)
+                    .params(SearchParamsBuilder::default().hnsw_ef(HNSW_EF as u64))
+            }
             SearchMode::Sparse => q = q.query(sparse_q).using(SPARSE),
         }
         if let Some(f) = filter {
