@@ -165,7 +165,8 @@ mod tests {
 
     #[test]
     fn defaults_need_no_configuration() {
-        figment::Jail::expect_with(|_jail| {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             let c = Config::load(None)?;
             assert_eq!(c, Config::default());
             assert_eq!(c.data_dir, PathBuf::from("data"));
@@ -177,6 +178,7 @@ mod tests {
     #[test]
     fn file_then_env_override_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file("paperbot.toml", "data_dir = \"from-file\"\n[embed]\nbatch_size = 8\n")?;
             jail.set_env("PAPERBOT_EMBED__BATCH_SIZE", "4");
             jail.set_env("PAPERBOT_QDRANT_URL", "http://localhost:6334");
