@@ -62,7 +62,10 @@ pub async fn search_with_relevance<S: PaperStore>(
             prefetch: opts.prefetch.max(opts.k),
             filter: opts.filter.clone(),
         };
-        let hits = lib.store.search(request(opts.mode, opts.k.max(1))).await?;
+        let mut hits = lib.store.search(request(opts.mode, opts.k.max(1))).await?;
+        if opts.mode == SearchMode::Hybrid {
+            promote_named_papers(query, &mut hits);
+        }
         let top_relevance = match (opts.mode, hits.first()) {
             (SearchMode::Dense, Some(h)) => h.score,
             _ => lib
@@ -98,4 +101,113 @@ pub async fn related<S: PaperStore>(
         filter,
     };
     Ok(lib.store.search(request).await?)
+}
+
+/// Common field acronyms: in a question they name a topic, not a paper.
+const GENERIC_ACRONYMS: &[&str] = &[
+    "AI", "API", "APIS", "COT", "DPO", "GPT", "LLM", "LLMS", "MLLM", "MLLMS", "NLP", "PPO", "QA", "RAG", "RL", "RLHF",
+    "SFT", "VLM", "VLMS", "ML", "LM", "LMS", "SOTA",
+];
+
+/// Words that look coined: an inner capital (`ProcessBench`, `TMGBench`) or
+/// an all-caps run of three or more letters (`GUARD`), minus field acronyms.
+fn coined_names(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .filter(|w| {
+            let inner_cap = w.chars().skip(1).any(char::is_uppercase) && w.chars().any(char::is_lowercase);
+            let all_caps = w.chars().filter(|c| c.is_alphabetic()).count() >= 3 && !w.chars().any(char::is_lowercase);
+            (inner_cap || all_caps) && !GENERIC_ACRONYMS.contains(&w.to_uppercase().as_str())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Title-aware ranking: a question that names a paper ("what does the
+/// TMGBench paper find?") gets that paper first. Rank fusion alone can bury
+/// it when the abstract-level retrievers disagree; a coined name matching a
+/// title word is a precise signal, so matching hits move to the front in
+/// their fused order. Nothing moves when no coined name matches a title.
+/// Matching is case-sensitive: a question about the MATH dataset does not
+/// name a paper whose title says "Math".
+pub fn promote_named_papers(query: &str, hits: &mut Vec<ScoredPaper>) {
+    let names = coined_names(query);
+    if names.is_empty() {
+        return;
+    }
+    let names_title = |h: &ScoredPaper| {
+        let words: Vec<&str> = h
+            .stored
+            .paper
+            .title
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        names.iter().any(|n| words.contains(&n.as_str()))
+    };
+    let (mut named, rest): (Vec<_>, Vec<_>) = hits.drain(..).partition(|h| names_title(h));
+    named.extend(rest);
+    *hits = named;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paper::{Paper, PaperId, SourceKind};
+    use crate::store::StoredPaper;
+
+    fn hit(title: &str) -> ScoredPaper {
+        ScoredPaper {
+            score: 0.0,
+            stored: StoredPaper {
+                paper: Paper {
+                    id: PaperId::from_title(title),
+                    title: title.into(),
+                    abstract_text: "a".into(),
+                    authors: vec![],
+                    published: None,
+                    source: SourceKind::PageText,
+                    url: None,
+                    upvotes: None,
+                    keywords: vec![],
+                    summary: None,
+                    code_url: None,
+                },
+                first_seen: chrono::Utc::now(),
+                content_hash: String::new(),
+                text_hash: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn coined_names_ignore_field_acronyms() {
+        assert_eq!(coined_names("How well does o1-mini do on TMGBench?"), ["TMGBench"]);
+        assert!(coined_names("a DPO-style objective, LLM-as-a-judge").is_empty());
+        let mut hits = vec![hit("Other"), hit("Tabular Math Word Problems")];
+        promote_named_papers("gains on MATH and GSM8K", &mut hits);
+        assert_eq!(hits[0].stored.paper.title, "Other", "case-sensitive: MATH is not Math");
+        assert_eq!(coined_names("what does GUARD find about LLMs and RAG?"), ["GUARD"]);
+        assert!(coined_names("which papers study reward hacking in RLHF with DPO?").is_empty());
+    }
+
+    #[test]
+    fn a_named_paper_moves_first_and_nothing_else_moves() {
+        let mut hits = vec![
+            hit("Can 1B LLM Surpass 405B LLM?"),
+            hit("Other"),
+            hit("TMGBench: A Game Benchmark"),
+        ];
+        promote_named_papers("How well does o1-mini do on TMGBench?", &mut hits);
+        let titles: Vec<_> = hits.iter().map(|h| h.stored.paper.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["TMGBench: A Game Benchmark", "Can 1B LLM Surpass 405B LLM?", "Other"]
+        );
+        let before: Vec<_> = hits.iter().map(|h| h.stored.paper.title.clone()).collect();
+        promote_named_papers("which paper brightens dark photos?", &mut hits);
+        let after: Vec<_> = hits.iter().map(|h| h.stored.paper.title.clone()).collect();
+        assert_eq!(before, after);
+    }
 }
