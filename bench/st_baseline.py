@@ -34,7 +34,7 @@ def main():
         lat.append((time.perf_counter() - t) * 1000)
     lat.sort()
     out = {"query_p50_ms": statistics.median(lat), "query_p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "throughput": {}}
-    for b in (1, 16, 32):
+    for b in (1, 4, 8, 16, 32):
         t = time.perf_counter()
         model.encode(texts, batch_size=b, normalize_embeddings=True)
         out["throughput"][str(b)] = len(texts) / (time.perf_counter() - t)

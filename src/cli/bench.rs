@@ -169,7 +169,7 @@ pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> any
         }
         lat.sort_by(f64::total_cmp);
         let mut tp = serde_json::Map::new();
-        for b in [1usize, 16, 32] {
+        for b in [1usize, 4, 8, 16, 32] {
             let t = Instant::now();
             model.embed_batched(&refs, b)?;
             tp.insert(b.to_string(), (refs.len() as f64 / t.elapsed().as_secs_f64()).into());
@@ -240,7 +240,7 @@ pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> any
         baseline.as_ref().and_then(|b| get(b, "query_p99_ms")),
         false,
     );
-    for b in ["1", "16", "32"] {
+    for b in ["1", "4", "8", "16", "32"] {
         row(
             &format!("abstracts/s, batch {b}"),
             ours["throughput"][b].as_f64().unwrap_or(f64::NAN),
