@@ -216,6 +216,24 @@ pub enum InvalidPaper {
 }
 
 impl Paper {
+    /// A paper known only by title and abstract (listing pages, tests); its
+    /// id is the title hash. Not yet validated.
+    pub fn from_title_and_abstract(title: &str, abstract_text: &str, source: SourceKind) -> Paper {
+        Paper {
+            id: PaperId::from_title(title),
+            title: title.to_string(),
+            abstract_text: abstract_text.to_string(),
+            authors: vec![],
+            published: None,
+            source,
+            url: None,
+            upvotes: None,
+            keywords: vec![],
+            summary: None,
+            code_url: None,
+        }
+    }
+
     /// Cleans every text field in place and rejects what cannot be a paper.
     pub fn validate(mut self) -> Result<Paper, InvalidPaper> {
         // Size checks come first, on the raw text, so hostile input is not

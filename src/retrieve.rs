@@ -154,26 +154,14 @@ pub fn promote_named_papers(query: &str, hits: &mut Vec<ScoredPaper>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paper::{Paper, PaperId, SourceKind};
+    use crate::paper::{Paper, SourceKind};
     use crate::store::StoredPaper;
 
     fn hit(title: &str) -> ScoredPaper {
         ScoredPaper {
             score: 0.0,
             stored: StoredPaper {
-                paper: Paper {
-                    id: PaperId::from_title(title),
-                    title: title.into(),
-                    abstract_text: "a".into(),
-                    authors: vec![],
-                    published: None,
-                    source: SourceKind::PageText,
-                    url: None,
-                    upvotes: None,
-                    keywords: vec![],
-                    summary: None,
-                    code_url: None,
-                },
+                paper: Paper::from_title_and_abstract(title, "a", SourceKind::PageText),
                 first_seen: chrono::Utc::now(),
                 content_hash: String::new(),
                 text_hash: String::new(),

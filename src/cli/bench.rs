@@ -281,19 +281,7 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
         store.create(&CollectionMeta::new("bench", DIM)).await?;
         let mut dense_all: Vec<Vec<f32>> = Vec::with_capacity(n);
         let template = StoredPaper {
-            paper: Paper {
-                id: PaperId::from_title("x"),
-                title: String::new(),
-                abstract_text: "synthetic".into(),
-                authors: vec![],
-                published: None,
-                source: paperbot::paper::SourceKind::PageText,
-                url: None,
-                upvotes: None,
-                keywords: vec![],
-                summary: None,
-                code_url: None,
-            },
+            paper: Paper::from_title_and_abstract("x", "synthetic", paperbot::paper::SourceKind::PageText),
             first_seen: chrono::Utc::now(),
             content_hash: String::new(),
             text_hash: String::new(),

@@ -7,7 +7,7 @@
 //! "Mar 11") never has an abstract after it and is passed over.
 
 use super::{ParseOutcome, RecordProblem};
-use crate::paper::{Paper, PaperId, SourceKind};
+use crate::paper::{Paper, SourceKind};
 
 /// Fewer words than this is not an abstract (headers, nav links, titles).
 const MIN_ABSTRACT_WORDS: usize = 20;
@@ -47,19 +47,7 @@ pub fn parse(bytes: &[u8]) -> ParseOutcome {
         let record = format!("line {line_no} ({})", short(title));
         match std::str::from_utf8(next) {
             Ok(abstract_text) => {
-                let paper = Paper {
-                    id: PaperId::from_title(title),
-                    title: title.to_string(),
-                    abstract_text: abstract_text.to_string(),
-                    authors: vec![],
-                    published: None,
-                    source: SourceKind::PageText,
-                    url: None,
-                    upvotes: None,
-                    keywords: vec![],
-                    summary: None,
-                    code_url: None,
-                };
+                let paper = Paper::from_title_and_abstract(title, abstract_text, SourceKind::PageText);
                 outcome.push(record, paper.validate());
             }
             Err(e) => outcome.problems.push(RecordProblem::new(
