@@ -13,6 +13,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::answer::AnswerConfig;
+use crate::answer::llm::LlmConfig;
 use crate::embed::EmbedConfig;
 use crate::sources::HttpConfig;
 use crate::store::SearchMode;
@@ -26,6 +28,8 @@ pub struct Config {
     pub embed: EmbedConfig,
     pub http: HttpConfig,
     pub search: SearchConfig,
+    pub answer: AnswerConfig,
+    pub llm: LlmConfig,
 }
 
 impl Default for Config {
@@ -36,6 +40,8 @@ impl Default for Config {
             embed: EmbedConfig::default(),
             http: HttpConfig::default(),
             search: SearchConfig::default(),
+            answer: AnswerConfig::default(),
+            llm: LlmConfig::default(),
         }
     }
 }
@@ -89,7 +95,7 @@ impl Default for SearchConfig {
 }
 
 /// Environment variables that hold secrets, not configuration.
-const SECRET_VARS: [&str; 3] = ["qdrant_api_key", "embed_api_key", "discord_token"];
+const SECRET_VARS: [&str; 4] = ["qdrant_api_key", "embed_api_key", "llm_api_key", "discord_token"];
 /// `PAPERBOT_*` variables that steer loading rather than set keys.
 const CONTROL_VARS: [&str; 2] = ["config", "log"];
 
@@ -135,6 +141,12 @@ impl Secret {
     }
 }
 
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
@@ -147,6 +159,8 @@ pub struct Secrets {
     pub qdrant_api_key: Option<Secret>,
     /// For the OpenAI-compatible embedder (falls back to `OPENAI_API_KEY`).
     pub embed_api_key: Option<Secret>,
+    /// For the LLM endpoint (falls back to `OPENAI_API_KEY`).
+    pub llm_api_key: Option<Secret>,
 }
 
 impl Secrets {
@@ -155,6 +169,7 @@ impl Secrets {
         Secrets {
             qdrant_api_key: var("PAPERBOT_QDRANT_API_KEY"),
             embed_api_key: var("PAPERBOT_EMBED_API_KEY").or_else(|| var("OPENAI_API_KEY")),
+            llm_api_key: var("PAPERBOT_LLM_API_KEY").or_else(|| var("OPENAI_API_KEY")),
         }
     }
 }

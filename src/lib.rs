@@ -10,10 +10,13 @@
 //! - [`store`]: one [`store::PaperStore`] trait over Qdrant — in-process
 //!   Qdrant Edge by default, a Qdrant server/cluster over gRPC for scale;
 //! - [`ingest`] writes papers idempotently; [`retrieve`] finds them again;
-//! - [`library::Library`] ties store and embedders together for the CLI.
+//! - [`library::Library`] ties store and embedders together;
+//! - [`answer`] turns retrieved abstracts into answers whose every citation
+//!   is checked (LLM through any OpenAI-compatible API, or offline extracts).
 //!
 //! See ARCHITECTURE.md for the invariants that keep these layers apart.
 
+pub mod answer;
 pub mod config;
 pub mod embed;
 pub mod eval;
@@ -21,6 +24,7 @@ pub mod ingest;
 pub mod library;
 pub mod paper;
 pub mod retrieve;
+pub mod retry;
 pub mod sources;
 pub mod store;
 pub mod telemetry;

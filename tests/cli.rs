@@ -7,6 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::fake_llm::{FakeLlm, Reply};
+
 fn paperbot(data_dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_paperbot"))
         .arg("--data-dir")
@@ -66,6 +68,8 @@ fn ingest_is_idempotent_and_export_round_trips() {
         assert!(hits[0].get(key).is_some(), "search --json has `{key}`");
     }
 
+    ask_in_the_terminal(&data);
+
     // Export, import into a fresh library, export again: identical.
     let e1 = tmp.path().join("e1.jsonl");
     let e2 = tmp.path().join("e2.jsonl");
@@ -81,6 +85,67 @@ fn ingest_is_idempotent_and_export_round_trips() {
     };
     assert_eq!(lines(&e1).len(), 85);
     assert_eq!(lines(&e1), lines(&e2), "every field round-trips");
+}
+
+/// `paperbot ask` offline (zero config) and against a local
+/// OpenAI-compatible server, streaming, with the key kept out of the logs.
+fn ask_in_the_terminal(data: &Path) {
+    let offline = stdout(&paperbot(data, &["ask", "which papers study reward hacking?"]));
+    assert!(offline.starts_with("- "), "{offline}");
+    assert!(offline.contains("(extractive answer"), "{offline}");
+    assert!(offline.contains("Sources:\n[1] "), "{offline}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let llm = rt.block_on(FakeLlm::start(vec![
+        Reply::text(&["Reward hacking is studied in [1", "] and [3]; see also [12]."]),
+        Reply::text(&["Again [2]."]),
+    ]));
+    let key = "sk-live-NEVER-LOG-9d8c";
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_paperbot"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .env("PAPERBOT_EMBED__MODEL_DIR", common::model_dir())
+            .env("PAPERBOT_LLM__BASE_URL", llm.base_url())
+            .env("PAPERBOT_LLM__MODEL", "fake-model")
+            .env("PAPERBOT_LLM_API_KEY", key)
+            .env("PAPERBOT_LOG", "trace")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["ask", "which papers study reward hacking?"]);
+    let text = stdout(&out);
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !logs.contains(key) && !text.contains(key),
+        "the API key leaked into the output"
+    );
+    assert!(
+        text.starts_with("Reward hacking is studied in [1] and [2]; see also.\n"),
+        "{text}"
+    );
+    assert!(!text.contains("[12]"), "{text}");
+    let seen = &llm.seen()[0];
+    let sources = seen.sources();
+    let expected = format!("Sources:\n[1] {}\n[2] {}", sources[0].1, sources[2].1);
+    assert!(text.contains(&expected), "{text}\nexpected {expected}");
+    assert!(text.contains("(answer by fake-model"), "{text}");
+
+    let json: serde_json::Value = serde_json::from_str(&stdout(&run(&["ask", "reward hacking?", "--json"]))).unwrap();
+    assert_eq!(json["kind"]["kind"], "generated");
+    assert_eq!(json["citations"][0]["n"], 1);
+    assert_eq!(json["text"], "Again [1].");
+
+    // The script is exhausted: the server now fails, and the CLI says so briefly.
+    let failed = run(&["ask", "reward hacking?"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        err.contains("error: The language model service is failing (HTTP 500)"),
+        "{err}"
+    );
+    drop(rt);
 }
 
 #[test]

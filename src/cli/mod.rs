@@ -1,5 +1,6 @@
 //! Command-line interface: one file per command, all flags defined here.
 
+mod ask;
 mod bench;
 mod eval;
 mod export;
@@ -63,6 +64,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Answer a question with cited papers (offline extracts when no LLM is configured)
+    Ask {
+        question: String,
+        /// Abstracts to give the model [default: answer.sources]
+        #[arg(long)]
+        sources: Option<usize>,
+        /// Only papers published on or after DATE (YYYY-MM-DD) or within a span (7d, 24h)
+        #[arg(long, value_name = "DATE|SPAN")]
+        since: Option<String>,
+        /// Print the answer, citations and sources as JSON (no streaming)
+        #[arg(long)]
+        json: bool,
+    },
     /// Papers most like a given paper (by id or title)
     Related {
         /// An arXiv id, a title- id, or (part of) a title
@@ -101,7 +115,7 @@ pub enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
-    /// Fresh machine: fetch the model, ingest the sample corpus, answer a search
+    /// Fresh machine: fetch the model, ingest the sample corpus, search it and answer a question
     Quickstart {
         /// The corpus to ingest
         #[arg(long, default_value = "corpus/hf-papers-page.txt")]
@@ -109,6 +123,9 @@ pub enum Command {
         /// The search to show
         #[arg(long, default_value = "which papers find errors in step-by-step math reasoning?")]
         query: String,
+        /// The question to answer with citations
+        #[arg(long, default_value = "which papers study reward hacking?")]
+        question: String,
     },
 }
 
@@ -151,7 +168,10 @@ pub enum ModelAction {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let quiet = matches!(
         args.command,
-        Command::Search { json: true, .. } | Command::Export { output: None } | Command::Stats { json: true }
+        Command::Search { json: true, .. }
+            | Command::Ask { json: true, .. }
+            | Command::Export { output: None }
+            | Command::Stats { json: true }
     );
     telemetry::init(args.log_format, if quiet { "warn" } else { "info" });
     let mut config = Config::load(args.config.as_deref()).context("invalid configuration")?;
@@ -168,6 +188,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             since,
             json,
         } => search::run(&config, &secrets, &query, k, mode, since.as_deref(), json).await,
+        Command::Ask {
+            question,
+            sources,
+            since,
+            json,
+        } => ask::run(&config, &secrets, &question, sources, since.as_deref(), json).await,
         Command::Related { paper, k, json } => search::related(&config, &secrets, &paper, k, json).await,
         Command::Eval { file, json } => eval::run(&config, &secrets, &file, json).await,
         Command::Stats { json } => stats::run(&config, &secrets, json).await,
@@ -190,6 +216,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Model {
             action: ModelAction::Fetch,
         } => model::fetch(&config).await,
-        Command::Quickstart { corpus, query } => quickstart::run(&config, &secrets, &corpus, &query).await,
+        Command::Quickstart {
+            corpus,
+            query,
+            question,
+        } => quickstart::run(&config, &secrets, &corpus, &query, &question).await,
     }
 }

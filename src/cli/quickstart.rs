@@ -1,15 +1,30 @@
 //! `paperbot quickstart`: the README's first command. On a fresh machine it
-//! fetches the model, ingests the sample corpus into the embedded store and
-//! shows a search, so a new user sees the whole path work.
+//! fetches the model, ingests the sample corpus into the embedded store,
+//! shows a search and answers a question with cited papers (offline
+//! extracts unless an LLM is configured), so a new user sees the whole path.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use paperbot::answer::Answerer;
+use paperbot::answer::llm::LlmClient;
+use paperbot::answer::prompts::Prompts;
 use paperbot::config::{Config, Secrets};
 use paperbot::library::Library;
 use paperbot::retrieve::{self, SearchOptions};
 
-pub async fn run(config: &Config, secrets: &Secrets, corpus: &Path, query: &str) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config: &Config,
+    secrets: &Secrets,
+    corpus: &Path,
+    query: &str,
+    question: &str,
+) -> anyhow::Result<ExitCode> {
+    // Prompt or LLM misconfiguration fails before minutes of embedding.
+    let prompts = Prompts::load(config.answer.prompts_dir.as_deref())?;
+    let llm = LlmClient::from_config(&config.llm, secrets.llm_api_key.as_ref())?;
     if config.embed.backend == paperbot::embed::EmbedBackend::Local
         && !paperbot::embed::model::is_present(&config.embed.model_dir)
     {
@@ -34,6 +49,12 @@ pub async fn run(config: &Config, secrets: &Secrets, corpus: &Path, query: &str)
     };
     let hits = retrieve::search(&lib, query, &opts).await?;
     super::search::print_hits(&hits, false)?;
-    println!("\nnext: paperbot search \"<your question>\"   ·   paperbot stats   ·   paperbot --help");
-    Ok(ExitCode::SUCCESS)
+
+    println!("\nask: {question}\n");
+    let answerer = Answerer::new(Arc::new(lib), prompts, llm, config.answer.clone(), &config.search);
+    let code = super::ask::answer(&answerer, question, None, None, false).await?;
+    println!(
+        "\nnext: paperbot ask \"<your question>\"   ·   paperbot search \"<keywords>\"   ·   paperbot stats   ·   paperbot --help"
+    );
+    Ok(code)
 }

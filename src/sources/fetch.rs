@@ -158,8 +158,8 @@ impl Fetcher {
                 }
                 Ok(resp) => {
                     let status = resp.status();
-                    let retryable = status.as_u16() == 429 || status.is_server_error();
-                    let retry_after = retry_after(&resp);
+                    let retryable = crate::retry::is_retryable(status);
+                    let retry_after = crate::retry::retry_after(resp.headers());
                     if !retryable || attempt >= attempts {
                         return Err(SourceError::Status {
                             url: url.into(),
@@ -196,20 +196,14 @@ impl Fetcher {
                     None
                 }
             };
-            let backoff = self.config.retry_base_ms.saturating_mul(1 << (attempt - 1).min(10));
-            let jitter = fastrand::u64(0..=backoff / 2 + 1);
-            let delay = retry_after.unwrap_or(Duration::from_millis(backoff + jitter));
+            let delay = retry_after.unwrap_or_else(|| {
+                crate::retry::backoff(
+                    Duration::from_millis(self.config.retry_base_ms),
+                    attempt,
+                    Duration::from_secs(60),
+                )
+            });
             tokio::time::sleep(delay).await;
         }
     }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare on APIs and ignored).
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
 }

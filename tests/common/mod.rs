@@ -1,6 +1,8 @@
 //! Shared test helpers: paths to shipped data, a local HTTP server, the model.
 #![allow(dead_code)]
 
+pub mod fake_llm;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

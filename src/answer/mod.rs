@@ -1,0 +1,609 @@
+//! Answers with validated citations: retrieve → choose sources within a
+//! token budget → generate (LLM, streaming) or extract (offline) → check
+//! every citation → [`Answer`].
+//!
+//! The invariant: every `[n]` in an answer's text, streamed or final, is a
+//! [`Cited`] entry that points at a paper the answer was built from.
+
+pub mod budget;
+pub mod citations;
+pub mod extractive;
+pub mod llm;
+pub mod prompts;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::library::{Library, LibraryError};
+use crate::paper::{Paper, PaperId};
+use crate::retrieve::{self, SearchOptions};
+use crate::store::{AnyStore, PaperStore, SearchFilter, SearchMode};
+use citations::CitationGate;
+use llm::{LlmClient, LlmError};
+use prompts::{NOT_COVERED, PromptError, Prompts, SourceDoc, TurnDoc};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// Abstracts offered to the model (fewer when the budget is tight).
+    pub sources: usize,
+    /// Token budget for the whole prompt (system + sources + question).
+    pub context_tokens: usize,
+    /// One abstract never takes more than this (cut at a sentence).
+    pub max_source_tokens: usize,
+    /// Length the system prompt asks for.
+    pub max_sentences: usize,
+    /// Longest question accepted, in characters.
+    pub max_question_chars: usize,
+    /// Replaces any of the built-in `prompts/*.j2` with a file of the same name.
+    pub prompts_dir: Option<PathBuf>,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        AnswerConfig {
+            sources: 6,
+            context_tokens: 3_000,
+            max_source_tokens: 600,
+            max_sentences: 8,
+            max_question_chars: 1_000,
+            prompts_dir: None,
+        }
+    }
+}
+
+/// How an answer was made; callers label it accordingly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AnswerKind {
+    /// Written by the LLM from the sources.
+    Generated { model: String },
+    /// Offline: sentences quoted from the abstracts.
+    Extractive,
+    /// Nothing in the library answers it; `related` holds the nearest papers.
+    NotCovered,
+}
+
+/// A paper an answer cites, under the number the text uses.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cited {
+    pub n: u32,
+    pub paper: Paper,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub kind: AnswerKind,
+    /// Every `[n]` in it is in `citations`.
+    pub text: String,
+    /// Ordered by `n` (= order of first use), `n` = 1, 2, ….
+    pub citations: Vec<Cited>,
+    /// Papers shown without a citation: those the answer was built from
+    /// when it cites none, or the nearest ones when nothing covers the question.
+    pub related: Vec<Paper>,
+    /// Citation numbers the model made up (removed from the text).
+    pub dropped_citations: Vec<u32>,
+    /// The model hit its token limit.
+    pub truncated: bool,
+}
+
+impl Answer {
+    /// The heading for `related` papers.
+    pub fn related_label(&self) -> &'static str {
+        match self.kind {
+            AnswerKind::NotCovered => "Nearest papers in the library",
+            _ => "Related papers (used to answer, not cited)",
+        }
+    }
+
+    /// A plain-text "Sources" block: `[n] Title — link` per citation, then
+    /// the related papers under their label.
+    pub fn sources_block(&self) -> String {
+        let line = |prefix: String, p: &Paper| match p.link() {
+            Some(link) => format!("{prefix}{} — {link}\n", p.title),
+            None => format!("{prefix}{}\n", p.title),
+        };
+        let mut out = String::new();
+        if !self.citations.is_empty() {
+            out.push_str("Sources:\n");
+            for c in &self.citations {
+                out.push_str(&line(format!("[{}] ", c.n), &c.paper));
+            }
+        }
+        if !self.related.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(self.related_label());
+            out.push_str(":\n");
+            for p in &self.related {
+                out.push_str(&line("- ".into(), p));
+            }
+        }
+        out
+    }
+}
+
+/// An earlier exchange in a conversation (a Discord thread).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Turn {
+    pub question: String,
+    pub answer: String,
+    /// Papers that answer cited, most important first.
+    pub cited: Vec<PaperId>,
+}
+
+/// What to ask.
+#[derive(Debug, Clone, Default)]
+pub struct AskRequest {
+    pub question: String,
+    pub history: Vec<Turn>,
+    pub filter: SearchFilter,
+    /// Overrides `answer.sources`.
+    pub sources: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    #[error("the question is empty")]
+    EmptyQuestion,
+    #[error("the question is {chars} characters long; the limit is {max}")]
+    QuestionTooLong { chars: usize, max: usize },
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error("LLM: {error}")]
+    Llm {
+        #[source]
+        error: LlmError,
+        /// Text already shown to the user before the failure.
+        partial: String,
+    },
+}
+
+impl AskError {
+    /// One line for the person who asked; the cause goes to the log.
+    pub fn user_message(&self) -> String {
+        match self {
+            AskError::EmptyQuestion => "Please ask a question.".into(),
+            AskError::QuestionTooLong { max, .. } => format!("Please keep questions under {max} characters."),
+            AskError::Library(_) => {
+                "The paper library is unavailable right now; an operator should check the logs.".into()
+            }
+            AskError::Prompt(_) => "The prompt templates are broken; an operator should check the logs.".into(),
+            AskError::Llm { error, .. } => error.user_message(),
+        }
+    }
+}
+
+/// Why an [`Answerer`] could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+}
+
+impl Answerer<AnyStore> {
+    /// Library, prompts and LLM from configuration. Template errors and a
+    /// bad LLM configuration fail here, at startup.
+    pub async fn open(config: &crate::config::Config, secrets: &crate::config::Secrets) -> Result<Self, SetupError> {
+        let prompts = Prompts::load(config.answer.prompts_dir.as_deref())?;
+        let llm = LlmClient::from_config(&config.llm, secrets.llm_api_key.as_ref())?;
+        let lib = Library::open(config, secrets).await?;
+        Ok(Answerer::new(
+            Arc::new(lib),
+            prompts,
+            llm,
+            config.answer.clone(),
+            &config.search,
+        ))
+    }
+}
+
+/// Turns questions into cited answers. One per process; share by reference.
+pub struct Answerer<S: PaperStore = AnyStore> {
+    lib: Arc<Library<S>>,
+    prompts: Prompts,
+    llm: Option<LlmClient>,
+    config: AnswerConfig,
+    search: SearchOptions,
+    min_relevance: f32,
+}
+
+impl<S: PaperStore> Answerer<S> {
+    pub fn new(
+        lib: Arc<Library<S>>,
+        prompts: Prompts,
+        llm: Option<LlmClient>,
+        config: AnswerConfig,
+        search: &crate::config::SearchConfig,
+    ) -> Answerer<S> {
+        Answerer {
+            lib,
+            prompts,
+            llm,
+            config,
+            search: SearchOptions {
+                k: 10,
+                mode: SearchMode::Hybrid,
+                prefetch: search.prefetch,
+                filter: SearchFilter::default(),
+            },
+            min_relevance: search.min_relevance,
+        }
+    }
+
+    pub fn library(&self) -> &Arc<Library<S>> {
+        &self.lib
+    }
+
+    pub fn llm(&self) -> Option<&LlmClient> {
+        self.llm.as_ref()
+    }
+
+    pub fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    pub fn config(&self) -> &AnswerConfig {
+        &self.config
+    }
+
+    /// Answers `req`. `on_text` receives the answer text as it becomes safe
+    /// to show (citations already validated and renumbered); the returned
+    /// [`Answer::text`] is exactly the concatenation of what it received.
+    pub async fn ask(&self, req: &AskRequest, on_text: &mut (dyn FnMut(&str) + Send)) -> Result<Answer, AskError> {
+        let question = req.question.trim();
+        if question.is_empty() {
+            return Err(AskError::EmptyQuestion);
+        }
+        let chars = question.chars().count();
+        if chars > self.config.max_question_chars {
+            return Err(AskError::QuestionTooLong {
+                chars,
+                max: self.config.max_question_chars,
+            });
+        }
+        let span = tracing::info_span!("ask", chars, turns = req.history.len(), llm = self.llm.is_some());
+        self.ask_inner(req, question, on_text).instrument(span).await
+    }
+
+    async fn ask_inner(
+        &self,
+        req: &AskRequest,
+        question: &str,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Answer, AskError> {
+        let want = req.sources.unwrap_or(self.config.sources).clamp(1, 20);
+        // A follow-up ("and its limitations?") is retrieved together with
+        // the question before it, and keeps the papers already cited.
+        let query = match req.history.last() {
+            Some(prev) => format!("{} {question}", prev.question),
+            None => question.to_string(),
+        };
+        let mut opts = self.search.clone();
+        opts.k = want.max(5);
+        opts.filter = req.filter.clone();
+        let found = retrieve::search_with_relevance(&self.lib, &query, &opts).await?;
+
+        let carried: Vec<PaperId> =
+            req.history
+                .iter()
+                .rev()
+                .flat_map(|t| t.cited.iter().cloned())
+                .fold(Vec::new(), |mut acc, id| {
+                    if !acc.contains(&id) && acc.len() < 3 {
+                        acc.push(id);
+                    }
+                    acc
+                });
+        let mut papers: Vec<Paper> = if carried.is_empty() {
+            vec![]
+        } else {
+            let mut got = self.lib.store.get(&carried).await.map_err(LibraryError::from)?;
+            got.sort_by_key(|s| carried.iter().position(|c| *c == s.paper.id));
+            got.into_iter().map(|s| s.paper).collect()
+        };
+        for hit in found.hits {
+            if !papers.iter().any(|p| p.id == hit.stored.paper.id) {
+                papers.push(hit.stored.paper);
+            }
+        }
+
+        let relevant = found.top_relevance >= self.min_relevance || !carried.is_empty();
+        tracing::debug!(
+            top_relevance = found.top_relevance,
+            min_relevance = self.min_relevance,
+            candidates = papers.len(),
+            "retrieved"
+        );
+        if !relevant || papers.is_empty() {
+            return Ok(self.not_covered(papers, on_text));
+        }
+        papers.truncate(want);
+
+        match &self.llm {
+            Some(llm) => self.generate(llm, req, question, papers, on_text).await,
+            None => self.extract(question, papers, on_text).await,
+        }
+    }
+
+    fn not_covered(&self, mut nearest: Vec<Paper>, on_text: &mut (dyn FnMut(&str) + Send)) -> Answer {
+        nearest.truncate(3);
+        let text = if nearest.is_empty() {
+            "The library has no papers that match this question.".to_string()
+        } else {
+            "I could not find a paper in the library that answers this, so I will not guess. \
+             These are the nearest matches."
+                .to_string()
+        };
+        on_text(&text);
+        Answer {
+            kind: AnswerKind::NotCovered,
+            text,
+            citations: vec![],
+            related: nearest,
+            dropped_citations: vec![],
+            truncated: false,
+        }
+    }
+
+    async fn generate(
+        &self,
+        llm: &LlmClient,
+        req: &AskRequest,
+        question: &str,
+        papers: Vec<Paper>,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Answer, AskError> {
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let system = self.prompts.system(&today, self.config.max_sentences)?;
+        let docs: Vec<SourceDoc> = papers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let abstract_text = budget::truncate_to_tokens(&p.abstract_text, self.config.max_source_tokens);
+                SourceDoc::new(i + 1, p, &abstract_text)
+            })
+            .collect();
+        let history: Vec<TurnDoc> = req
+            .history
+            .iter()
+            .map(|t| TurnDoc {
+                question: t.question.clone(),
+                answer: t.answer.clone(),
+            })
+            .collect();
+        let system_tokens = budget::count_tokens(&system);
+        let room = self.config.context_tokens.saturating_sub(system_tokens);
+        let (n, tokens) = budget::fit(docs.len(), room, |n| {
+            if history.is_empty() {
+                self.prompts.answer(question, &docs[..n])
+            } else {
+                self.prompts.followup(&history, question, &docs[..n])
+            }
+        })?;
+        let user = if history.is_empty() {
+            self.prompts.answer(question, &docs[..n])?
+        } else {
+            self.prompts.followup(&history, question, &docs[..n])?
+        };
+        tracing::debug!(
+            sources = n,
+            offered = docs.len(),
+            prompt_tokens = tokens + system_tokens,
+            "prompt built"
+        );
+
+        let mut out = Validated {
+            gate: CitationGate::new(n),
+            shown: String::new(),
+        };
+        let mut opening = Opening::default();
+        let result = llm
+            .stream_chat(&system, &user, &mut |delta| {
+                if let Some(released) = opening.feed(delta) {
+                    out.push(&released, on_text);
+                }
+            })
+            .await;
+        let completion = match result {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::warn!(error = %error, "LLM answer failed");
+                return Err(AskError::Llm {
+                    error,
+                    partial: out.shown,
+                });
+            }
+        };
+        if opening.is_not_covered() {
+            tracing::info!("the model says the sources do not cover the question");
+            return Ok(self.not_covered(papers, on_text));
+        }
+        if let Some(rest) = opening.finish() {
+            out.push(&rest, on_text);
+        }
+        out.finish(on_text);
+        let Validated { gate, shown } = out;
+        if !gate.dropped().is_empty() {
+            tracing::warn!(
+                dropped = ?gate.dropped(),
+                given = n,
+                "the model cited sources it was not given; removed"
+            );
+        }
+        let used = &papers[..n];
+        let citations: Vec<Cited> = gate
+            .cited_sources()
+            .iter()
+            .enumerate()
+            .map(|(i, &src)| Cited {
+                n: i as u32 + 1,
+                paper: used[src as usize - 1].clone(),
+            })
+            .collect();
+        let related = if citations.is_empty() { used.to_vec() } else { vec![] };
+        if shown.trim().is_empty() {
+            return Err(AskError::Llm {
+                error: LlmError::Empty {
+                    finish: "only invalid citations".into(),
+                },
+                partial: shown,
+            });
+        }
+        Ok(Answer {
+            kind: AnswerKind::Generated {
+                model: llm.model().to_string(),
+            },
+            text: shown,
+            citations,
+            related,
+            dropped_citations: gate.dropped().to_vec(),
+            truncated: completion.truncated,
+        })
+    }
+
+    async fn extract(
+        &self,
+        question: &str,
+        papers: Vec<Paper>,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Answer, AskError> {
+        let top: Vec<&Paper> = papers.iter().take(3).collect();
+        let quotes = extractive::select(&self.lib.dense, question, &top)
+            .await
+            .map_err(LibraryError::from)?;
+        let mut order: Vec<usize> = Vec::new();
+        let mut text = String::new();
+        for q in &quotes {
+            let n = match order.iter().position(|&s| s == q.source) {
+                Some(i) => i + 1,
+                None => {
+                    order.push(q.source);
+                    order.len()
+                }
+            };
+            let line = format!("- {} [{n}]\n", q.sentence);
+            on_text(&line);
+            text.push_str(&line);
+        }
+        let citations = order
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| Cited {
+                n: i as u32 + 1,
+                paper: top[s].clone(),
+            })
+            .collect();
+        Ok(Answer {
+            kind: AnswerKind::Extractive,
+            text,
+            citations,
+            related: vec![],
+            dropped_citations: vec![],
+            truncated: false,
+        })
+    }
+}
+
+/// Streamed text after the citation gate: what the user has seen.
+struct Validated {
+    gate: CitationGate,
+    shown: String,
+}
+
+impl Validated {
+    fn push(&mut self, piece: &str, on_text: &mut (dyn FnMut(&str) + Send)) {
+        let safe = self.gate.push(piece);
+        self.show(safe, on_text);
+    }
+
+    fn finish(&mut self, on_text: &mut (dyn FnMut(&str) + Send)) {
+        let tail = self.gate.finish();
+        self.show(tail, on_text);
+    }
+
+    fn show(&mut self, safe: String, on_text: &mut (dyn FnMut(&str) + Send)) {
+        if !safe.is_empty() {
+            on_text(&safe);
+            self.shown.push_str(&safe);
+        }
+    }
+}
+
+/// Holds back the start of a streamed answer until it is clear whether the
+/// model replied with the [`NOT_COVERED`] marker, so the marker is never shown.
+#[derive(Debug, Default)]
+struct Opening {
+    held: String,
+    decided: Option<bool>,
+}
+
+impl Opening {
+    /// Text that may now go on, if any.
+    fn feed(&mut self, delta: &str) -> Option<String> {
+        match self.decided {
+            Some(true) => None,
+            Some(false) => Some(delta.to_string()),
+            None => {
+                self.held.push_str(delta);
+                let t = self.held.trim_start().trim_start_matches(['`', '"', '*']);
+                if t.len() >= NOT_COVERED.len() {
+                    let covered = !t.starts_with(NOT_COVERED);
+                    self.decided = Some(!covered);
+                    covered.then(|| std::mem::take(&mut self.held))
+                } else if !NOT_COVERED.starts_with(t) {
+                    self.decided = Some(false);
+                    Some(std::mem::take(&mut self.held))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    fn is_not_covered(&self) -> bool {
+        self.decided == Some(true) || {
+            let t = self.held.trim().trim_matches(['`', '"', '*', '.']);
+            !t.is_empty() && t == NOT_COVERED
+        }
+    }
+
+    /// Whatever is still held at the end (a short answer).
+    fn finish(&mut self) -> Option<String> {
+        (!self.held.is_empty()).then(|| std::mem::take(&mut self.held))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_hides_the_not_covered_marker_only() {
+        let mut o = Opening::default();
+        assert_eq!(o.feed("NOT_"), None);
+        assert_eq!(o.feed("IN_SOURCES"), None);
+        assert!(o.is_not_covered());
+
+        let mut o = Opening::default();
+        assert_eq!(o.feed("NO"), None);
+        assert_eq!(o.feed("NE of the"), Some("NONE of the".into()));
+        assert_eq!(o.feed(" papers"), Some(" papers".into()));
+        assert!(!o.is_not_covered());
+
+        let mut o = Opening::default();
+        assert_eq!(o.feed("NOT"), None);
+        assert!(!o.is_not_covered());
+        assert_eq!(o.finish(), Some("NOT".into()));
+    }
+}

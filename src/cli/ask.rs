@@ -1,0 +1,83 @@
+//! `paperbot ask`: a cited answer in the terminal, streamed as it is written.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use paperbot::answer::{Answer, AnswerKind, Answerer, AskRequest};
+use paperbot::config::{Config, Secrets};
+use paperbot::store::PaperStore;
+
+pub async fn run(
+    config: &Config,
+    secrets: &Secrets,
+    question: &str,
+    sources: Option<usize>,
+    since: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let answerer = Answerer::open(config, secrets).await?;
+    answer(&answerer, question, sources, since, json).await
+}
+
+/// Asks `answerer` and prints the answer as it streams, then its sources.
+pub async fn answer<S: PaperStore>(
+    answerer: &Answerer<S>,
+    question: &str,
+    sources: Option<usize>,
+    since: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut req = AskRequest {
+        question: question.to_string(),
+        sources,
+        ..Default::default()
+    };
+    if let Some(s) = since {
+        req.filter.published_since = Some(super::search::parse_since(s, Utc::now())?);
+    }
+    let mut stdout = std::io::stdout();
+    let mut on_text = |piece: &str| {
+        if !json {
+            // A closed pipe (`| head`) is not an error worth dying for.
+            let _ = stdout.write_all(piece.as_bytes());
+            let _ = stdout.flush();
+        }
+    };
+    match answerer.ask(&req, &mut on_text).await {
+        Ok(answer) if json => {
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(answer) => {
+            print_footer(&answer);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ask failed");
+            if !json {
+                println!();
+            }
+            eprintln!("error: {}", e.user_message());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_footer(answer: &Answer) {
+    if !answer.text.ends_with('\n') {
+        println!();
+    }
+    if answer.truncated {
+        println!("(the answer reached the length limit and may be cut short)");
+    }
+    match &answer.kind {
+        AnswerKind::Extractive => println!(
+            "\n(extractive answer: sentences quoted from the best-matching abstracts; \
+             set llm.base_url for a written answer)"
+        ),
+        AnswerKind::Generated { model } => println!("\n(answer by {model}; every [n] is checked against the sources)"),
+        AnswerKind::NotCovered => {}
+    }
+    println!("\n{}", answer.sources_block().trim_end());
+}

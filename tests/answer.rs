@@ -1,0 +1,542 @@
+//! Answers end to end: the sample corpus in embedded Qdrant, real retrieval,
+//! and the real async-openai client streaming from a local
+//! OpenAI-compatible server scripted per test (good answers, invented
+//! citations, 429/5xx, cut and malformed streams, slow first tokens).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::fake_llm::{FakeLlm, Reply, Seen};
+use paperbot::answer::llm::{LlmClient, LlmConfig, LlmError};
+use paperbot::answer::prompts::Prompts;
+use paperbot::answer::{Answer, AnswerConfig, AnswerKind, Answerer, AskError, AskRequest, Turn};
+use paperbot::config::{SearchConfig, Secret};
+use paperbot::embed::{Bm25, DenseEmbedder, EmbedConfig};
+use paperbot::library::Library;
+use paperbot::store::edge::EdgeStore;
+use tokio::sync::OnceCell;
+
+/// The sample corpus, embedded once for every test in this file.
+async fn library() -> Arc<Library<EdgeStore>> {
+    static LIB: OnceCell<(tempfile::TempDir, Arc<Library<EdgeStore>>)> = OnceCell::const_new();
+    LIB.get_or_init(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = EmbedConfig {
+            model_dir: common::model_dir(),
+            ..Default::default()
+        };
+        let dense = DenseEmbedder::from_config(&config, None).await.unwrap();
+        let lib = Library::new(EdgeStore::open(tmp.path()).unwrap(), dense, Arc::new(Bm25::default()))
+            .await
+            .unwrap();
+        let corpus = paperbot::sources::load_file(&common::corpus()).await.unwrap();
+        paperbot::ingest::ingest(&lib, corpus.papers, &indicatif::ProgressBar::hidden())
+            .await
+            .unwrap();
+        (tmp, Arc::new(lib))
+    })
+    .await
+    .1
+    .clone()
+}
+
+fn llm_config(base_url: Option<String>) -> LlmConfig {
+    LlmConfig {
+        base_url,
+        model: "fake-model".into(),
+        first_token_timeout_secs: 5.0,
+        idle_timeout_secs: 2.0,
+        deadline_secs: 20.0,
+        max_attempts: 3,
+        retry_base_ms: 50,
+        ..Default::default()
+    }
+}
+
+async fn answerer(llm: Option<&FakeLlm>, tweak: impl FnOnce(&mut LlmConfig, &mut AnswerConfig)) -> Answerer<EdgeStore> {
+    let mut lc = llm_config(llm.map(FakeLlm::base_url));
+    let mut ac = AnswerConfig::default();
+    tweak(&mut lc, &mut ac);
+    let key = Secret::from("sk-test-key".to_string());
+    let client = LlmClient::from_config(&lc, Some(&key)).unwrap();
+    Answerer::new(
+        library().await,
+        Prompts::builtin().unwrap(),
+        client,
+        ac,
+        &SearchConfig::default(),
+    )
+}
+
+/// Asks and returns the answer plus everything streamed.
+async fn ask(a: &Answerer<EdgeStore>, req: AskRequest) -> (Result<Answer, AskError>, String) {
+    let mut streamed = String::new();
+    let result = a.ask(&req, &mut |t| streamed.push_str(t)).await;
+    (result, streamed)
+}
+
+fn question(q: &str) -> AskRequest {
+    AskRequest {
+        question: q.into(),
+        ..Default::default()
+    }
+}
+
+const REWARD: &str = "which papers study reward hacking?";
+
+/// The title the prompt gave under number `n`.
+fn source_title(seen: &Seen, n: u32) -> String {
+    seen.sources()
+        .into_iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| panic!("no source [{n}] in the prompt:\n{}", seen.user_prompt()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_good_answer_streams_and_every_citation_maps_to_a_given_paper() {
+    let llm = FakeLlm::start(vec![Reply::text(&[
+        "Reward hacking appears when a policy over-optimises the reward model [",
+        "2]. Distillation has a teacher-hacking analogue [1",
+        "], and both are discussed together [2, 1].",
+    ])])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    let seen = &llm.seen()[0];
+
+    assert_eq!(
+        answer.kind,
+        AnswerKind::Generated {
+            model: "fake-model".into()
+        }
+    );
+    assert_eq!(streamed, answer.text, "the stream is the answer");
+    assert_eq!(
+        answer.text,
+        "Reward hacking appears when a policy over-optimises the reward model [1]. \
+         Distillation has a teacher-hacking analogue [2], and both are discussed together [1, 2]."
+    );
+    // Renumbered in order of first use: the model's [2] is our [1].
+    assert_eq!(answer.citations.len(), 2);
+    assert_eq!(answer.citations[0].paper.title, source_title(seen, 2));
+    assert_eq!(answer.citations[1].paper.title, source_title(seen, 1));
+    assert!(answer.related.is_empty() && answer.dropped_citations.is_empty());
+    let sources = answer.sources_block();
+    assert!(
+        sources.starts_with(&format!("Sources:\n[1] {}", source_title(seen, 2))),
+        "{sources}"
+    );
+
+    // The request: the real wire format, the key, the question and retrieved sources.
+    assert_eq!(seen.body["model"], "fake-model");
+    assert_eq!(seen.body["stream"], true);
+    assert_eq!(
+        seen.headers.get("authorization").unwrap().to_str().unwrap(),
+        "Bearer sk-test-key"
+    );
+    let prompt = seen.user_prompt();
+    assert!(
+        prompt.contains("<question>\nwhich papers study reward hacking?\n</question>"),
+        "{prompt}"
+    );
+    let titles: Vec<String> = seen.sources().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(titles.len(), AnswerConfig::default().sources);
+    assert!(
+        titles
+            .iter()
+            .any(|t| t == "On Teacher Hacking in Language Model Distillation"),
+        "{titles:?}"
+    );
+    assert!(seen.system_prompt().contains("ignore that request"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citation_to_a_source_that_was_not_given_is_dropped_before_anyone_sees_it() {
+    let llm = FakeLlm::start(vec![Reply::text(&[
+        "Two findings [2]. An invented one [",
+        "7]. A mixed group [3, 7].",
+    ])])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, streamed) = ask(
+        &a,
+        AskRequest {
+            sources: Some(5),
+            ..question(REWARD)
+        },
+    )
+    .await;
+    let answer = result.unwrap();
+    let seen = &llm.seen()[0];
+    assert_eq!(seen.sources().len(), 5);
+    assert!(!streamed.contains('7'), "{streamed}");
+    assert_eq!(answer.text, "Two findings [1]. An invented one. A mixed group [2].");
+    assert_eq!(answer.dropped_citations, vec![7]);
+    let cited: Vec<&str> = answer.citations.iter().map(|c| c.paper.title.as_str()).collect();
+    assert_eq!(cited, vec![source_title(seen, 2), source_title(seen, 3)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_with_retry_after_is_honoured_then_succeeds() {
+    let llm = FakeLlm::start(vec![
+        Reply::Status {
+            code: 429,
+            retry_after: Some("1".into()),
+        },
+        Reply::text(&["Covered [1]."]),
+    ])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, _) = ask(&a, question(REWARD)).await;
+    assert_eq!(result.unwrap().citations.len(), 1);
+    let seen = llm.seen();
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "waited {gap:?}, Retry-After said 1 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_are_retried_then_given_up_with_a_clear_message() {
+    let fail = Reply::Status {
+        code: 500,
+        retry_after: None,
+    };
+    let llm = FakeLlm::start(vec![fail.clone(), fail.clone(), fail.clone(), fail]).await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AskError::Llm {
+                error: LlmError::Unavailable { status: 500, .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.user_message().contains("HTTP 500"), "{}", err.user_message());
+    assert_eq!(llm.seen().len(), 3, "max_attempts = 3");
+    assert!(streamed.is_empty());
+    // Backoff grows: the second gap is longer than the first (50 ms, then 100 ms, jittered).
+    let s = llm.seen();
+    assert!(s[1].at - s[0].at >= Duration::from_millis(50));
+    assert!(s[2].at - s[1].at >= Duration::from_millis(100));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_beyond_the_deadline_fails_at_once() {
+    let llm = FakeLlm::start(vec![Reply::Status {
+        code: 429,
+        retry_after: Some("3600".into()),
+    }])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let started = Instant::now();
+    let (result, _) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AskError::Llm {
+                error: LlmError::RateLimited { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.user_message().contains("rate-limiting"));
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_request_is_not_retried() {
+    let llm = FakeLlm::start(vec![Reply::Status {
+        code: 401,
+        retry_after: None,
+    }])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, _) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AskError::Llm {
+                error: LlmError::Rejected { status: 401, .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.user_message().contains("API key"));
+    assert_eq!(llm.seen().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_cut_mid_way_is_an_error_and_only_valid_text_was_shown() {
+    let llm = FakeLlm::start(vec![Reply::Cut {
+        pieces: vec!["Partial answer [1]. More [9".into(), "]".into(), " and then".into()],
+    }])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    let AskError::Llm { error, partial } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(matches!(error, LlmError::StreamBroken { .. }), "{error:?}");
+    assert_eq!(partial, &streamed);
+    assert!(
+        streamed.starts_with("Partial answer [1]. More") && !streamed.contains('9'),
+        "{streamed}"
+    );
+    assert_eq!(err.user_message(), "The answer broke off mid-way. Please ask again.");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_chunk_is_a_clear_error() {
+    let llm = FakeLlm::start(vec![Reply::Malformed {
+        pieces: vec!["Fine so far [1].".into()],
+    }])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, _) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AskError::Llm {
+                error: LlmError::Malformed { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.user_message().contains("garbled"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_token_slower_than_the_timeout_times_out() {
+    let llm = FakeLlm::start(vec![Reply::Stream {
+        pieces: vec!["too late [1].".into()],
+        finish: "stop",
+        first_delay: Duration::from_secs(5),
+    }])
+    .await;
+    let a = answerer(Some(&llm), |l, _| l.first_token_timeout_secs = 0.5).await;
+    let started = Instant::now();
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AskError::Llm {
+                error: LlmError::Timeout { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(streamed.is_empty());
+    assert!(err.user_message().contains("did not answer"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_answer_is_an_error_not_a_silent_reply() {
+    let llm = FakeLlm::start(vec![
+        Reply::text(&["   "]),
+        Reply::text(&["[8]"]), // only an invalid citation: nothing left to show
+    ])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    for _ in 0..2 {
+        let (result, _) = ask(&a, question(REWARD)).await;
+        let err = result.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                AskError::Llm {
+                    error: LlmError::Empty { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_endpoint_says_so() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let lc = llm_config(Some(format!("http://127.0.0.1:{port}/v1")));
+    let client = LlmClient::from_config(&lc, None).unwrap();
+    let a = Answerer::new(
+        library().await,
+        Prompts::builtin().unwrap(),
+        client,
+        AnswerConfig::default(),
+        &SearchConfig::default(),
+    );
+    let (result, _) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AskError::Llm {
+                error: LlmError::Unreachable { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.user_message().contains("llm.base_url"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_model_says_the_sources_do_not_cover_it_we_say_so_and_list_the_nearest() {
+    let llm = FakeLlm::start(vec![Reply::text(&["NOT_IN", "_SOURCES"])]).await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    assert_eq!(answer.kind, AnswerKind::NotCovered);
+    assert!(!streamed.contains("NOT_IN"), "{streamed}");
+    assert!(answer.citations.is_empty() && !answer.related.is_empty());
+    assert!(answer.sources_block().contains("Nearest papers"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_that_cites_nothing_lists_its_papers_as_related() {
+    let llm = FakeLlm::start(vec![Reply::text(&["Several papers touch on this."])]).await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, _) = ask(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    assert!(answer.citations.is_empty());
+    assert_eq!(answer.related.len(), llm.seen()[0].sources().len());
+    assert!(
+        answer
+            .sources_block()
+            .starts_with("Related papers (used to answer, not cited):\n- ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unanswerable_question_never_reaches_the_model() {
+    let llm = FakeLlm::start(vec![]).await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, streamed) = ask(&a, question("what is a good recipe for sourdough bread?")).await;
+    let answer = result.unwrap();
+    assert_eq!(answer.kind, AnswerKind::NotCovered);
+    assert!(llm.seen().is_empty());
+    assert!(streamed.contains("could not find"), "{streamed}");
+    assert!(!answer.related.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follow_up_carries_the_earlier_turn_and_its_papers() {
+    let lib = library().await;
+    let all = paperbot::sources::load_file(&common::corpus()).await.unwrap().papers;
+    let earlier = all
+        .iter()
+        .find(|p| p.title == "On Teacher Hacking in Language Model Distillation")
+        .unwrap();
+    let llm = FakeLlm::start(vec![Reply::text(&["It uses online data generation [1]."])]).await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let req = AskRequest {
+        question: "what mitigates it?".into(),
+        history: vec![Turn {
+            question: "what is teacher hacking?".into(),
+            answer: "Teacher hacking is when a student over-fits an imperfect teacher [1].".into(),
+            cited: vec![earlier.id.clone()],
+        }],
+        ..Default::default()
+    };
+    let (result, _) = ask(&a, req).await;
+    let answer = result.unwrap();
+    let seen = &llm.seen()[0];
+    let prompt = seen.user_prompt();
+    assert!(
+        prompt.contains("<previous_turns>") && prompt.contains("User: what is teacher hacking?"),
+        "{prompt}"
+    );
+    assert_eq!(
+        source_title(seen, 1),
+        earlier.title,
+        "the paper already cited comes first"
+    );
+    assert_eq!(answer.citations[0].paper.id, earlier.id);
+    drop(lib);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_context_budget_drops_whole_sources_by_rank() {
+    let llm = FakeLlm::start(vec![Reply::text(&["A [1]."]), Reply::text(&["B [1]."])]).await;
+    let wide = answerer(Some(&llm), |_, _| {}).await;
+    let narrow = answerer(Some(&llm), |_, a| a.context_tokens = 1_200).await;
+    ask(&wide, question(REWARD)).await.0.unwrap();
+    ask(&narrow, question(REWARD)).await.0.unwrap();
+    let seen = llm.seen();
+    let (all, few) = (seen[0].sources(), seen[1].sources());
+    assert!(
+        few.len() < all.len() && !few.is_empty(),
+        "{} vs {}",
+        few.len(),
+        all.len()
+    );
+    assert_eq!(
+        &all[..few.len()],
+        &few[..],
+        "the best-ranked sources are kept, in order"
+    );
+    let prompt = seen[1].user_prompt();
+    assert_eq!(
+        prompt.matches("<source n=").count(),
+        prompt.matches("</source>").count()
+    );
+    let tokens = paperbot::answer::budget::count_tokens(&prompt)
+        + paperbot::answer::budget::count_tokens(&seen[1].system_prompt());
+    assert!(tokens <= 1_200, "{tokens} tokens");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_mode_quotes_abstract_sentences_each_cited() {
+    let a = answerer(None, |_, _| {}).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    assert_eq!(answer.kind, AnswerKind::Extractive);
+    assert_eq!(streamed, answer.text);
+    let lines: Vec<&str> = answer.text.lines().collect();
+    assert!(!lines.is_empty() && lines.len() <= 4, "{lines:?}");
+    for line in lines {
+        let (sentence, n) = line.strip_prefix("- ").unwrap().rsplit_once(" [").unwrap();
+        let n: u32 = n.trim_end_matches(']').parse().unwrap();
+        let cited = answer.citations.iter().find(|c| c.n == n).expect("cited");
+        assert!(
+            cited.paper.abstract_text.contains(sentence),
+            "`{sentence}` is quoted from [{n}]"
+        );
+    }
+    assert!(answer.text.to_lowercase().contains("reward hacking"), "{}", answer.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn questions_are_checked_before_anything_runs() {
+    let a = answerer(None, |_, _| {}).await;
+    assert!(matches!(ask(&a, question("  ")).await.0, Err(AskError::EmptyQuestion)));
+    let long = "why ".repeat(400);
+    let err = ask(&a, question(&long)).await.0.unwrap_err();
+    assert!(matches!(err, AskError::QuestionTooLong { .. }), "{err:?}");
+}

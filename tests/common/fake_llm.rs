@@ -1,0 +1,219 @@
+//! A local OpenAI-compatible chat server, scripted per test: it speaks the
+//! real wire protocol (`POST /v1/chat/completions`, JSON errors, SSE
+//! `data:` chunks ending with `data: [DONE]`) so the real async-openai
+//! client is exercised, faults included.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// One scripted reply.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A good stream: text pieces, then a finish reason and `[DONE]`.
+    Stream {
+        pieces: Vec<String>,
+        finish: &'static str,
+        first_delay: Duration,
+    },
+    /// An HTTP error with an OpenAI-style JSON body.
+    Status { code: u16, retry_after: Option<String> },
+    /// Some pieces, then the connection is cut (no finish reason, no `[DONE]`).
+    Cut { pieces: Vec<String> },
+    /// Some pieces, then a chunk that is not valid JSON.
+    Malformed { pieces: Vec<String> },
+}
+
+impl Reply {
+    pub fn text(pieces: &[&str]) -> Reply {
+        Reply::Stream {
+            pieces: pieces.iter().map(|s| s.to_string()).collect(),
+            finish: "stop",
+            first_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A request the server saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: Instant,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Seen {
+    /// The user message (the rendered answer/follow-up prompt).
+    pub fn user_prompt(&self) -> String {
+        self.message("user")
+    }
+
+    pub fn system_prompt(&self) -> String {
+        self.message("system")
+    }
+
+    fn message(&self, role: &str) -> String {
+        self.body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["role"] == role)
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// `[n] Title` lines of the prompt's sources, as (n, title).
+    pub fn sources(&self) -> Vec<(u32, String)> {
+        self.user_prompt()
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix('[')?;
+                let (n, title) = rest.split_once("] ")?;
+                let title = title.rsplit_once(" (").map_or(title, |(t, _)| t);
+                Some((n.parse().ok()?, title.to_string()))
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+pub struct FakeLlm {
+    pub addr: SocketAddr,
+    shared: Shared,
+}
+
+impl FakeLlm {
+    pub async fn start(script: Vec<Reply>) -> FakeLlm {
+        let shared = Shared::default();
+        shared.script.lock().unwrap().extend(script);
+        let router = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .with_state(shared.clone());
+        FakeLlm {
+            addr: super::serve(router).await,
+            shared,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+}
+
+fn chunk(content: Option<&str>, finish: Option<&str>) -> Bytes {
+    let delta = match content {
+        Some(c) => json!({"role": "assistant", "content": c}),
+        None => json!({}),
+    };
+    let v = json!({
+        "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_764_000_000u32,
+        "model": "fake-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
+    });
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+/// (delay before, bytes or a transport error)
+type Event = (Duration, Result<Bytes, std::io::Error>);
+
+fn sse(events: Vec<Event>) -> Response {
+    let stream = futures_util::stream::unfold(VecDeque::from(events), |mut q| async move {
+        let (delay, item) = q.pop_front()?;
+        tokio::time::sleep(delay).await;
+        Some((item, q))
+    });
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    shared.seen.lock().unwrap().push(Seen {
+        at: Instant::now(),
+        body: body.clone(),
+        headers,
+    });
+    assert_eq!(body["stream"], json!(true), "paperbot always streams");
+    let reply = shared.script.lock().unwrap().pop_front();
+    let pieces_events = |pieces: &[String], first_delay: Duration| -> Vec<Event> {
+        pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let delay = if i == 0 { first_delay } else { Duration::from_millis(5) };
+                (delay, Ok(chunk(Some(p), None)))
+            })
+            .collect()
+    };
+    match reply {
+        None => error(500, None, "the test script has no more replies"),
+        Some(Reply::Status { code, retry_after }) => error(code, retry_after, "scripted failure"),
+        Some(Reply::Stream {
+            pieces,
+            finish,
+            first_delay,
+        }) => {
+            let mut events = pieces_events(&pieces, first_delay);
+            events.push((Duration::ZERO, Ok(chunk(None, Some(finish)))));
+            events.push((Duration::ZERO, Ok(Bytes::from("data: [DONE]\n\n"))));
+            sse(events)
+        }
+        Some(Reply::Cut { pieces }) => {
+            let mut events = pieces_events(&pieces, Duration::ZERO);
+            events.push((
+                Duration::from_millis(5),
+                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut")),
+            ));
+            sse(events)
+        }
+        Some(Reply::Malformed { pieces }) => {
+            let mut events = pieces_events(&pieces, Duration::ZERO);
+            events.push((
+                Duration::ZERO,
+                Ok(Bytes::from("data: {\"id\": \"x\", \"choices\": [{\n\n")),
+            ));
+            events.push((Duration::ZERO, Ok(chunk(None, Some("stop")))));
+            events.push((Duration::ZERO, Ok(Bytes::from("data: [DONE]\n\n"))));
+            sse(events)
+        }
+    }
+}
+
+fn error(code: u16, retry_after: Option<String>, message: &str) -> Response {
+    let kind = if code == 429 {
+        "rate_limit_exceeded"
+    } else {
+        "server_error"
+    };
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(code).unwrap())
+        .header("content-type", "application/json");
+    if let Some(ra) = retry_after {
+        resp = resp.header("retry-after", ra);
+    }
+    resp.body(Body::from(body.to_string())).unwrap()
+}
