@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::answer::AnswerConfig;
 use crate::answer::llm::LlmConfig;
+use crate::discord::DiscordConfig;
 use crate::embed::EmbedConfig;
 use crate::sources::HttpConfig;
 use crate::store::SearchMode;
@@ -30,6 +31,7 @@ pub struct Config {
     pub search: SearchConfig,
     pub answer: AnswerConfig,
     pub llm: LlmConfig,
+    pub discord: DiscordConfig,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             answer: AnswerConfig::default(),
             llm: LlmConfig::default(),
+            discord: DiscordConfig::default(),
         }
     }
 }
@@ -161,6 +164,8 @@ pub struct Secrets {
     pub embed_api_key: Option<Secret>,
     /// For the LLM endpoint (falls back to `OPENAI_API_KEY`).
     pub llm_api_key: Option<Secret>,
+    /// The bot token (`DISCORD_TOKEN`, or `PAPERBOT_DISCORD_TOKEN`).
+    pub discord_token: Option<Secret>,
 }
 
 impl Secrets {
@@ -170,6 +175,7 @@ impl Secrets {
             qdrant_api_key: var("PAPERBOT_QDRANT_API_KEY"),
             embed_api_key: var("PAPERBOT_EMBED_API_KEY").or_else(|| var("OPENAI_API_KEY")),
             llm_api_key: var("PAPERBOT_LLM_API_KEY").or_else(|| var("OPENAI_API_KEY")),
+            discord_token: var("DISCORD_TOKEN").or_else(|| var("PAPERBOT_DISCORD_TOKEN")),
         }
     }
 }

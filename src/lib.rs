@@ -12,12 +12,14 @@
 //! - [`ingest`] writes papers idempotently; [`retrieve`] finds them again;
 //! - [`library::Library`] ties store and embedders together;
 //! - [`answer`] turns retrieved abstracts into answers whose every citation
-//!   is checked (LLM through any OpenAI-compatible API, or offline extracts).
+//!   is checked (LLM through any OpenAI-compatible API, or offline extracts);
+//! - [`discord`]: the serenity adapter (slash commands, mentions, threads).
 //!
 //! See ARCHITECTURE.md for the invariants that keep these layers apart.
 
 pub mod answer;
 pub mod config;
+pub mod discord;
 pub mod embed;
 pub mod eval;
 pub mod ingest;

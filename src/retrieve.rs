@@ -1,6 +1,7 @@
 //! Retrieval: a question in, ranked papers out. Embeds the query both ways
 //! and lets the store fuse dense and BM25 candidates (reciprocal rank fusion).
 
+use chrono::{DateTime, NaiveDate, Utc};
 use tracing::Instrument;
 
 use crate::library::{Library, LibraryError};
@@ -24,6 +25,25 @@ impl Default for SearchOptions {
             filter: SearchFilter::default(),
         }
     }
+}
+
+/// `2025-01-31`, or a span back from now: `7d`, `24h`. The error says what
+/// is expected (it is shown to users).
+pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    let expected = || format!("`{s}`: expected a date like 2025-01-31 or a span like 7d or 24h");
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(expected);
+    }
+    let (num, unit) = s.split_at(s.len() - s.chars().last().map_or(0, char::len_utf8));
+    let n: i64 = num.parse().map_err(|_| expected())?;
+    let span = match unit {
+        "d" => chrono::Duration::try_days(n),
+        "h" => chrono::Duration::try_hours(n),
+        _ => None,
+    }
+    .ok_or_else(expected)?;
+    now.checked_sub_signed(span).ok_or_else(expected)
 }
 
 /// Ranked papers for a free-text question.

@@ -77,6 +77,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the Discord bot (token from DISCORD_TOKEN); stops cleanly on SIGTERM/Ctrl-C
+    Serve,
     /// Papers most like a given paper (by id or title)
     Related {
         /// An arXiv id, a title- id, or (part of) a title
@@ -194,6 +196,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             since,
             json,
         } => ask::run(&config, &secrets, &question, sources, since.as_deref(), json).await,
+        Command::Serve => paperbot::discord::serve(&config, &secrets)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Related { paper, k, json } => search::related(&config, &secrets, &paper, k, json).await,
         Command::Eval { file, json } => eval::run(&config, &secrets, &file, json).await,
         Command::Stats { json } => stats::run(&config, &secrets, json).await,

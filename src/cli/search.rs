@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use paperbot::config::{Config, Secrets};
 use paperbot::library::Library;
 use paperbot::paper::{PaperId, normalise_title};
@@ -12,20 +12,7 @@ use paperbot::store::{PaperStore, ScoredPaper, SearchMode, StoredPaper};
 
 /// `2025-01-31`, or a span back from now: `7d`, `24h`.
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("`{s}`: expected YYYY-MM-DD or a span like 7d or 24h"))?;
-    let span = match unit {
-        "d" => chrono::Duration::days(n),
-        "h" => chrono::Duration::hours(n),
-        _ => bail!("`{s}`: expected YYYY-MM-DD or a span like 7d or 24h"),
-    };
-    Ok(now - span)
+    retrieve::parse_since(s, now).map_err(|e| anyhow::anyhow!(e))
 }
 
 pub async fn run(

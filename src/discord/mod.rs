@@ -1,0 +1,312 @@
+//! The Discord adapter (serenity 0.12): parse, defer, call the core,
+//! render. Slash commands live in [`commands`], mentions and thread
+//! follow-ups in [`mentions`], Discord's shapes and limits in [`render`].
+//!
+//! Safety invariant: every body the bot sends carries [`no_pings`], so no
+//! LLM or paper text can ping anyone (serenity's Http-wide default does not
+//! reach interaction edits and followups).
+
+pub mod commands;
+pub mod limits;
+pub mod mentions;
+pub mod render;
+pub mod state;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serenity::all::{
+    ActivityData, Context, CreateAllowedMentions, EventHandler, GatewayIntents, Http, HttpBuilder, Interaction,
+    Message, Ready,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::answer::Answerer;
+use limits::{Limits, LimitsConfig};
+use state::{Answers, Conversations, FeedbackLog, IndexInfo};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// Register commands in this guild only (instant; for development).
+    /// Unset: global commands (may take up to an hour to appear).
+    pub guild_id: Option<u64>,
+    /// Shortest gap between two edits of a streaming answer.
+    pub edit_interval_ms: u64,
+    pub limits: LimitsConfig,
+    /// On SIGTERM/Ctrl-C, how long in-flight answers may take to finish.
+    pub shutdown_grace_secs: u64,
+    /// Earlier turns a thread follow-up sees.
+    pub max_thread_turns: usize,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            guild_id: None,
+            edit_interval_ms: 1_000,
+            limits: LimitsConfig::default(),
+            shutdown_grace_secs: 30,
+            max_thread_turns: 6,
+        }
+    }
+}
+
+/// Allowed mentions that allow nothing: no @everyone/@here, no roles, no
+/// users, not even the author of the message replied to.
+pub fn no_pings() -> CreateAllowedMentions {
+    CreateAllowedMentions::new()
+        .everyone(false)
+        .all_users(false)
+        .all_roles(false)
+        .replied_user(false)
+}
+
+/// Gateway intents: guild messages for mentions and thread follow-ups.
+/// MESSAGE_CONTENT is privileged (enable it in the developer portal): without
+/// it, only messages that mention the bot carry their text.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::DIRECT_MESSAGES
+        | GatewayIntents::MESSAGE_CONTENT
+}
+
+/// The bot: the answering core plus Discord-side state.
+pub struct Bot {
+    pub answerer: Arc<Answerer>,
+    pub config: DiscordConfig,
+    pub limits: Limits,
+    pub conversations: Conversations,
+    pub answers: Answers,
+    pub feedback: FeedbackLog,
+    pub info: RwLock<IndexInfo>,
+    /// The bot's own user id, from READY.
+    pub me: AtomicU64,
+    pub tracker: TaskTracker,
+    pub stopping: AtomicBool,
+}
+
+impl Bot {
+    pub fn new(answerer: Arc<Answerer>, config: DiscordConfig, feedback_path: std::path::PathBuf) -> Bot {
+        Bot {
+            limits: Limits::new(&config.limits),
+            conversations: Conversations::new(10_000, config.max_thread_turns),
+            answers: Answers::new(10_000),
+            feedback: FeedbackLog::new(feedback_path),
+            info: RwLock::new(IndexInfo::default()),
+            me: AtomicU64::new(0),
+            tracker: TaskTracker::new(),
+            stopping: AtomicBool::new(false),
+            answerer,
+            config,
+        }
+    }
+
+    pub fn index_info(&self) -> IndexInfo {
+        self.info.read().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    /// Re-reads paper count and newest date from the store.
+    pub async fn refresh_index_info(&self) {
+        match crate::store::stats(&self.answerer.library().store).await {
+            Ok(s) => {
+                if let Ok(mut i) = self.info.write() {
+                    *i = IndexInfo {
+                        papers: s.count,
+                        newest: s.newest_published.or(s.newest_first_seen),
+                    };
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read index statistics"),
+        }
+    }
+
+    /// "offline extracts" or the model in use.
+    pub fn llm_label(&self) -> String {
+        match self.answerer.llm() {
+            Some(l) => format!("answers by {}", l.model()),
+            None => "offline mode: quotes from abstracts".into(),
+        }
+    }
+}
+
+struct Handler {
+    bot: Arc<Bot>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        self.bot.me.store(ready.user.id.get(), Ordering::Relaxed);
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        ctx.set_activity(Some(ActivityData::listening("/ask")));
+        if let Err(e) = commands::register(&ctx.http, self.bot.config.guild_id).await {
+            tracing::error!(error = %e, "registering slash commands failed");
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        if self.bot.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let bot = self.bot.clone();
+        self.bot
+            .tracker
+            .spawn(async move { commands::dispatch(&bot, &ctx, interaction).await });
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        if self.bot.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let bot = self.bot.clone();
+        self.bot
+            .tracker
+            .spawn(async move { mentions::on_message(&bot, &ctx, msg).await });
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("DISCORD_TOKEN is not set (create a bot at https://discord.com/developers/applications)")]
+    NoToken,
+    #[error("Discord client: {0}")]
+    Client(#[from] serenity::Error),
+}
+
+/// Runs the bot until `shutdown` is cancelled, then lets in-flight answers
+/// finish (bounded by `shutdown_grace_secs`) and closes the gateway.
+pub async fn run(bot: Arc<Bot>, http: Http, shutdown: CancellationToken) -> Result<(), ServeError> {
+    bot.refresh_index_info().await;
+    let mut client = serenity::client::ClientBuilder::new_with_http(http, intents())
+        .event_handler_arc(Arc::new(Handler { bot: bot.clone() }))
+        .await?;
+    let shards = client.shard_manager.clone();
+    let refresher = {
+        let bot = bot.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(600)) => bot.refresh_index_info().await,
+                }
+            }
+        })
+    };
+    let stopper = {
+        let bot = bot.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tracing::info!("shutting down: finishing answers in flight");
+            bot.stopping.store(true, Ordering::Relaxed);
+            bot.tracker.close();
+            let grace = Duration::from_secs(bot.config.shutdown_grace_secs);
+            if tokio::time::timeout(grace, bot.tracker.wait()).await.is_err() {
+                tracing::warn!(left = bot.tracker.len(), "answers still running at the grace deadline");
+            }
+            shards.shutdown_all().await;
+        })
+    };
+    let result = client.start().await;
+    stopper.abort();
+    refresher.abort();
+    result.map_err(ServeError::from)
+}
+
+/// `paperbot serve`: the bot with the configured library and LLM, stopped
+/// by SIGTERM or Ctrl-C.
+pub async fn serve(config: &crate::config::Config, secrets: &crate::config::Secrets) -> anyhow::Result<()> {
+    let token = secrets.discord_token.as_ref().ok_or(ServeError::NoToken)?;
+    let answerer = Arc::new(Answerer::open(config, secrets).await?);
+    let feedback = config.data_dir.join("feedback.jsonl");
+    let bot = Arc::new(Bot::new(answerer, config.discord.clone(), feedback));
+    crate::install_crypto_provider();
+    let http = HttpBuilder::new(token.expose()).build();
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    });
+    run(bot, http, shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Anything that can go to a log line with the interaction or message id.
+pub(crate) fn log_failure(what: &str, id: u64, e: &dyn std::fmt::Display) {
+    tracing::warn!(id, error = %e, "{what} failed");
+}
+
+/// Streams text into a message by editing it at most once per `interval`:
+/// `on_text` feeds it, `finish` stops it (waiting for an edit in flight, so
+/// the final edit that follows cannot be overtaken by a preview).
+pub(crate) struct Streamer {
+    tx: tokio::sync::watch::Sender<String>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Streamer {
+    pub fn start<F, Fut>(interval: Duration, edit: F) -> Streamer
+    where
+        F: Fn(String) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let (tx, mut rx) = tokio::sync::watch::channel(String::new());
+        let stop = CancellationToken::new();
+        let stop2 = stop.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = stop2.cancelled() => break,
+                    changed = rx.changed() => if changed.is_err() { break },
+                }
+                let text = rx.borrow_and_update().clone();
+                edit(render::trim(&text, render::CONTENT_MAX - 2)).await;
+                tokio::select! {
+                    biased;
+                    _ = stop2.cancelled() => break,
+                    _ = tokio::time::sleep(interval) => {},
+                }
+            }
+        });
+        Streamer { tx, stop, task }
+    }
+
+    pub fn push(&self, piece: &str) {
+        self.tx.send_modify(|s| s.push_str(piece));
+    }
+
+    pub async fn finish(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}

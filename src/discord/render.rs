@@ -1,0 +1,257 @@
+//! Answers to Discord's shapes, within Discord's limits: message content
+//! 2000, embed title 256, description 4096, field value 1024, 6000 per
+//! message across embeds, 10 embeds. Text is split at paragraph, line,
+//! sentence or word boundaries and never inside a citation (`[1, 2]`), a
+//! markdown link or a URL.
+
+use crate::answer::{Answer, AnswerKind};
+use crate::paper::Paper;
+
+pub const CONTENT_MAX: usize = 2000;
+pub const TITLE_MAX: usize = 256;
+pub const DESCRIPTION_MAX: usize = 4096;
+pub const FIELD_MAX: usize = 1024;
+pub const MESSAGE_EMBEDS_MAX: usize = 6000;
+pub const EMBEDS_PER_MESSAGE: usize = 10;
+
+/// Splits `text` into pieces of at most `limit` characters, preferring a
+/// paragraph break, then a line break, then a sentence end, then a space,
+/// and never cutting inside `[...]`, `(...)` of a link, or a URL. Only a
+/// single unbreakable run longer than `limit` is cut hard (at a char).
+pub fn split(text: &str, limit: usize) -> Vec<String> {
+    assert!(limit >= 16, "limit too small to split sensibly");
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while rest.chars().count() > limit {
+        let cut = best_cut(rest, limit);
+        let (head, tail) = rest.split_at(cut);
+        out.push(head.trim_end().to_string());
+        rest = tail.trim_start();
+    }
+    if !rest.is_empty() {
+        out.push(rest.to_string());
+    }
+    out
+}
+
+/// Byte index to cut `text` at: the best boundary within `limit` chars.
+fn best_cut(text: &str, limit: usize) -> usize {
+    let window_end = text.char_indices().nth(limit).map_or(text.len(), |(i, _)| i);
+    let window = &text[..window_end];
+    let safe = safe_positions(text, window_end);
+    let min = window.len() / 3; // do not make tiny pieces when a boundary is earlier
+    let pick = |pat: &str, after: usize| {
+        window
+            .match_indices(pat)
+            .map(|(i, _)| i + after)
+            .filter(|&i| i >= min && i > 0 && safe[i])
+            .last()
+    };
+    pick("\n\n", 2)
+        .or_else(|| pick("\n", 1))
+        .or_else(|| pick(". ", 2))
+        .or_else(|| pick("? ", 2))
+        .or_else(|| pick("! ", 2))
+        .or_else(|| pick(" ", 1))
+        .or_else(|| (1..window_end).rev().find(|&i| safe[i] && text.is_char_boundary(i)))
+        .unwrap_or_else(|| {
+            // One unbreakable run: cut at the char boundary.
+            let mut i = window_end;
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        })
+}
+
+/// `safe[i]`: a cut before byte `i` would not split a bracket group, a
+/// link target or a URL (only `0..=upto` is computed).
+fn safe_positions(text: &str, upto: usize) -> Vec<bool> {
+    let bytes = text.as_bytes();
+    let mut safe = vec![true; upto + 1];
+    let mut depth_sq = 0i32;
+    let mut depth_par = 0i32;
+    let mut in_url = false;
+    let mut i = 0;
+    while i < upto {
+        if !in_url && (bytes[i..].starts_with(b"https://") || bytes[i..].starts_with(b"http://")) {
+            in_url = true;
+        }
+        match bytes[i] {
+            b'[' => depth_sq += 1,
+            b']' => depth_sq = (depth_sq - 1).max(0),
+            b'(' if i > 0 && bytes[i - 1] == b']' => depth_par += 1,
+            b')' if depth_par > 0 => depth_par -= 1,
+            b' ' | b'\n' | b'\t' | b'>' => in_url = false,
+            _ => {}
+        }
+        safe[i + 1] = depth_sq == 0 && depth_par == 0 && !in_url;
+        i += 1;
+    }
+    safe
+}
+
+/// Cuts `text` to at most `max` chars at a word boundary, adding `…`.
+pub fn trim(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let head = split(text, max.saturating_sub(2).max(16))
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let head: String = head.chars().take(max.saturating_sub(2)).collect();
+    format!("{head} …")
+}
+
+/// `[n] Title` linked when the paper has a link: one Sources line.
+pub fn source_line(prefix: &str, paper: &Paper, max: usize) -> String {
+    let link = paper.link();
+    // `[title](<link>)` adds six characters around the title and link.
+    let room = max
+        .saturating_sub(prefix.chars().count() + link.as_ref().map_or(0, |l| l.chars().count() + 6))
+        .max(16);
+    let title = trim(&escape_markdown(&paper.title), room);
+    match link {
+        Some(l) => format!("{prefix}[{title}](<{l}>)"),
+        None => format!("{prefix}{title}"),
+    }
+}
+
+/// Paper text is data: keep it from turning into markdown or links.
+pub fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '_' | '~' | '`' | '|' | '[' | ']' | '>' | '#') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Lines grouped into chunks of at most `max` chars (joined by newlines);
+/// a line is never split across chunks.
+pub fn pack_lines(lines: &[String], max: usize) -> Vec<String> {
+    let mut chunks: Vec<String> = Vec::new();
+    for line in lines {
+        let line = trim(line, max);
+        match chunks.last_mut() {
+            Some(c) if c.chars().count() + 1 + line.chars().count() <= max => {
+                c.push('\n');
+                c.push_str(&line);
+            }
+            _ => chunks.push(line),
+        }
+    }
+    chunks
+}
+
+/// The "Sources" lines of an answer, or its related/nearest papers.
+pub fn reference_lines(answer: &Answer, max: usize) -> (String, Vec<String>) {
+    if !answer.citations.is_empty() {
+        let lines = answer
+            .citations
+            .iter()
+            .map(|c| source_line(&format!("[{}] ", c.n), &c.paper, max))
+            .collect();
+        ("Sources".into(), lines)
+    } else {
+        let lines = answer.related.iter().map(|p| source_line("• ", p, max)).collect();
+        (answer.related_label().into(), lines)
+    }
+}
+
+/// A plain-text answer for a chat message (mentions and threads): the text,
+/// a label when it is not written by an LLM, then the references; split
+/// into messages of at most [`CONTENT_MAX`] chars.
+pub fn answer_messages(answer: &Answer) -> Vec<String> {
+    let mut text = answer.text.trim_end().to_string();
+    if answer.kind == AnswerKind::Extractive {
+        text.push_str("\n\n*Quoted from the abstracts (no language model configured).*");
+    }
+    if answer.truncated {
+        text.push_str("\n\n*(The answer reached its length limit.)*");
+    }
+    let (label, lines) = reference_lines(answer, FIELD_MAX);
+    if !lines.is_empty() {
+        text.push_str(&format!("\n\n**{label}**\n"));
+        text.push_str(&lines.join("\n"));
+    }
+    split(&text, CONTENT_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_the_best_boundary_and_keeps_everything() {
+        let para = "Sentence one is here [1]. Sentence two follows it [2, 3]. ".repeat(20);
+        let text = format!("{para}\n\n{para}");
+        let parts = split(&text, 600);
+        assert!(parts.iter().all(|p| p.chars().count() <= 600));
+        let joined: String = parts.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let original: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(joined, original, "nothing lost");
+        for p in &parts {
+            assert_eq!(p.matches('[').count(), p.matches(']').count(), "citation cut: {p}");
+            assert!(p.ends_with('.') || p.ends_with(']'), "ends mid-sentence: {p:?}");
+        }
+    }
+
+    #[test]
+    fn never_cuts_citations_links_or_urls() {
+        let link = "[A Long Paper Title About Things](<https://arxiv.org/abs/2501.01234>)";
+        let text = format!(
+            "{} {link} {} https://huggingface.co/papers/2501.01234 end",
+            "x".repeat(50),
+            "y ".repeat(10)
+        );
+        for limit in 16..text.len() {
+            for part in split(&text, limit) {
+                assert!(part.chars().count() <= limit);
+                if part.contains("https://arxiv") && limit >= link.len() {
+                    assert!(
+                        part.contains(link) || !part.contains('['),
+                        "link cut at {limit}: {part}"
+                    );
+                }
+                if part.contains("https://huggingface") && limit >= 42 {
+                    assert!(
+                        part.contains("https://huggingface.co/papers/2501.01234"),
+                        "url cut at {limit}: {part}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_unbreakable_run_is_cut_hard_but_at_char_boundaries() {
+        let text = "é".repeat(100);
+        let parts = split(&text, 30);
+        assert!(parts.iter().all(|p| p.chars().count() <= 30));
+        assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn titles_are_escaped_and_lines_fit() {
+        let mut p = Paper::from_title_and_abstract(
+            "**Bold** [fake](https://evil.example) title",
+            "x",
+            crate::paper::SourceKind::PageText,
+        );
+        p.url = Some("https://arxiv.org/abs/2501.01234".into());
+        let line = source_line("[1] ", &p, 1024);
+        assert_eq!(
+            line,
+            "[1] [\\*\\*Bold\\*\\* \\[fake\\](https://evil.example) title](<https://arxiv.org/abs/2501.01234>)"
+        );
+        p.title = "T".repeat(1000);
+        assert!(source_line("[1] ", &p, 200).chars().count() <= 200);
+        let packed = pack_lines(&vec!["a".repeat(600), "b".repeat(600), "c".repeat(300)], 1024);
+        assert_eq!(packed.len(), 2);
+        assert!(packed.iter().all(|c| c.chars().count() <= 1024));
+    }
+}
