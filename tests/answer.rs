@@ -329,6 +329,7 @@ async fn a_first_token_slower_than_the_timeout_times_out() {
         pieces: vec!["too late [1].".into()],
         finish: "stop",
         first_delay: Duration::from_secs(5),
+        gap: Duration::ZERO,
     }])
     .await;
     let a = answerer(Some(&llm), |l, _| l.first_token_timeout_secs = 0.5).await;

@@ -78,7 +78,10 @@ fn ask_works_against_llama_cpp_server() {
 
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(120), "llama server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "llama server did not start"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 
@@ -104,6 +107,10 @@ fn ask_works_against_llama_cpp_server() {
         .map(|c| c["n"].as_u64().unwrap())
         .collect();
     let (_, gate) = paperbot::answer::citations::validate(text, cited.len());
-    assert!(gate.dropped().is_empty(), "text cites {:?} beyond {cited:?}", gate.dropped());
+    assert!(
+        gate.dropped().is_empty(),
+        "text cites {:?} beyond {cited:?}",
+        gate.dropped()
+    );
     assert_eq!(cited, (1..=cited.len() as u64).collect::<Vec<_>>());
 }

@@ -169,9 +169,11 @@ impl LlmClient {
                 )));
             }
         }
+        // No read timeout here: a local model may think longer than the idle
+        // limit before its first token; the first-token deadline and the idle
+        // timeout are enforced per chunk in `stream_inner`.
         let http = crate::http_client_builder()
             .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs_f64(config.idle_timeout_secs))
             .build()
             .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))?;
         // Local servers accept any key; the key is never logged (async-openai

@@ -24,6 +24,8 @@ pub enum Reply {
         pieces: Vec<String>,
         finish: &'static str,
         first_delay: Duration,
+        /// Between two pieces.
+        gap: Duration,
     },
     /// An HTTP error with an OpenAI-style JSON body.
     Status { code: u16, retry_after: Option<String> },
@@ -39,6 +41,25 @@ impl Reply {
             pieces: pieces.iter().map(|s| s.to_string()).collect(),
             finish: "stop",
             first_delay: Duration::ZERO,
+            gap: Duration::from_millis(5),
+        }
+    }
+
+    /// Like [`Reply::text`], with `gap` between pieces (a model typing).
+    pub fn slow(pieces: &[&str], gap: Duration) -> Reply {
+        match Reply::text(pieces) {
+            Reply::Stream {
+                pieces,
+                finish,
+                first_delay,
+                ..
+            } => Reply::Stream {
+                pieces,
+                finish,
+                first_delay,
+                gap,
+            },
+            other => other,
         }
     }
 }
@@ -158,12 +179,12 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     });
     assert_eq!(body["stream"], json!(true), "paperbot always streams");
     let reply = shared.script.lock().unwrap().pop_front();
-    let pieces_events = |pieces: &[String], first_delay: Duration| -> Vec<Event> {
+    let pieces_events = |pieces: &[String], first_delay: Duration, gap: Duration| -> Vec<Event> {
         pieces
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let delay = if i == 0 { first_delay } else { Duration::from_millis(5) };
+                let delay = if i == 0 { first_delay } else { gap };
                 (delay, Ok(chunk(Some(p), None)))
             })
             .collect()
@@ -175,14 +196,15 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             pieces,
             finish,
             first_delay,
+            gap,
         }) => {
-            let mut events = pieces_events(&pieces, first_delay);
+            let mut events = pieces_events(&pieces, first_delay, gap);
             events.push((Duration::ZERO, Ok(chunk(None, Some(finish)))));
             events.push((Duration::ZERO, Ok(Bytes::from("data: [DONE]\n\n"))));
             sse(events)
         }
         Some(Reply::Cut { pieces }) => {
-            let mut events = pieces_events(&pieces, Duration::ZERO);
+            let mut events = pieces_events(&pieces, Duration::ZERO, Duration::from_millis(5));
             events.push((
                 Duration::from_millis(5),
                 Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut")),
@@ -190,7 +212,7 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             sse(events)
         }
         Some(Reply::Malformed { pieces }) => {
-            let mut events = pieces_events(&pieces, Duration::ZERO);
+            let mut events = pieces_events(&pieces, Duration::ZERO, Duration::from_millis(5));
             events.push((
                 Duration::ZERO,
                 Ok(Bytes::from("data: {\"id\": \"x\", \"choices\": [{\n\n")),

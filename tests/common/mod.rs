@@ -1,6 +1,7 @@
 //! Shared test helpers: paths to shipped data, a local HTTP server, the model.
 #![allow(dead_code)]
 
+pub mod fake_discord;
 pub mod fake_llm;
 
 use std::net::SocketAddr;

@@ -1,0 +1,559 @@
+//! The bot end to end: the real serenity client (gateway + REST with its
+//! real ratelimiter) against a local fake Discord, answering from the sample
+//! corpus in embedded Qdrant through a scripted local OpenAI-compatible LLM.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::fake_discord::{self as fd, FakeDiscord, RestCall};
+use common::fake_llm::{FakeLlm, Reply};
+use paperbot::answer::llm::{LlmClient, LlmConfig};
+use paperbot::answer::prompts::Prompts;
+use paperbot::answer::{AnswerConfig, Answerer};
+use paperbot::config::SearchConfig;
+use paperbot::discord::{Bot, DiscordConfig};
+use paperbot::embed::{Bm25, DenseEmbedder, EmbedConfig};
+use paperbot::library::Library;
+use paperbot::store::AnyStore;
+use paperbot::store::edge::EdgeStore;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+const T: Duration = Duration::from_secs(20);
+const REWARD: &str = "which papers study reward hacking?";
+
+async fn library() -> Arc<Library<AnyStore>> {
+    static LIB: OnceCell<(tempfile::TempDir, Arc<Library<AnyStore>>)> = OnceCell::const_new();
+    LIB.get_or_init(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = EmbedConfig {
+            model_dir: common::model_dir(),
+            ..Default::default()
+        };
+        let dense = DenseEmbedder::from_config(&config, None).await.unwrap();
+        let store = AnyStore::Edge(EdgeStore::open(tmp.path()).unwrap());
+        let lib = Library::new(store, dense, Arc::new(Bm25::default())).await.unwrap();
+        let corpus = paperbot::sources::load_file(&common::corpus()).await.unwrap();
+        paperbot::ingest::ingest(&lib, corpus.papers, &indicatif::ProgressBar::hidden())
+            .await
+            .unwrap();
+        (tmp, Arc::new(lib))
+    })
+    .await
+    .1
+    .clone()
+}
+
+struct Running {
+    fake: FakeDiscord,
+    llm: FakeLlm,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _feedback: tempfile::TempDir,
+}
+
+impl Running {
+    async fn stop(self) -> FakeDiscord {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        self.fake
+    }
+}
+
+async fn start(script: Vec<Reply>, tweak: impl FnOnce(&mut DiscordConfig)) -> Running {
+    let fake = FakeDiscord::start().await;
+    let llm = FakeLlm::start(script).await;
+    let lc = LlmConfig {
+        base_url: Some(llm.base_url()),
+        model: "fake-model".into(),
+        first_token_timeout_secs: 5.0,
+        max_attempts: 2,
+        retry_base_ms: 20,
+        ..Default::default()
+    };
+    let answerer = Answerer::new(
+        library().await,
+        Prompts::builtin().unwrap(),
+        LlmClient::from_config(&lc, None).unwrap(),
+        AnswerConfig::default(),
+        &SearchConfig::default(),
+    );
+    let mut dc = DiscordConfig {
+        edit_interval_ms: 200,
+        ..Default::default()
+    };
+    tweak(&mut dc);
+    let feedback = tempfile::tempdir().unwrap();
+    let bot = Arc::new(Bot::new(Arc::new(answerer), dc, feedback.path().join("feedback.jsonl")));
+    let http = serenity::all::HttpBuilder::new(fd::TOKEN)
+        .client(fake.http_client())
+        .build();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move { paperbot::discord::run(bot, http, stop).await.unwrap() }
+    });
+    fake.wait_ready(T).await;
+    fake.wait_for("command registration", T, |c| {
+        c.method == "PUT" && c.path.ends_with("/commands")
+    })
+    .await;
+    Running {
+        fake,
+        llm,
+        stop,
+        task,
+        _feedback: feedback,
+    }
+}
+
+fn ask_options(q: &str) -> Value {
+    json!([{"name": "question", "type": 3, "value": q}])
+}
+
+/// Every body the bot sent that can carry text also carries allowed
+/// mentions that allow nothing.
+fn assert_no_pings(calls: &[RestCall]) {
+    for c in calls {
+        let b = &c.body;
+        let speaks = b.get("content").is_some()
+            || b.get("embeds").is_some()
+            || b["data"].get("content").is_some()
+            || b["data"].get("embeds").is_some();
+        if !speaks || b["type"] == 8 {
+            continue;
+        }
+        let am = if b.get("data").is_some() && b.get("type").is_some() {
+            &b["data"]["allowed_mentions"]
+        } else {
+            &b["allowed_mentions"]
+        };
+        assert_eq!(am["parse"], json!([]), "{} {} sends {b}", c.method, c.path);
+        assert!(
+            am["users"].as_array().is_none_or(|u| u.is_empty()),
+            "{} {}",
+            c.method,
+            c.path
+        );
+        assert!(
+            am["roles"].as_array().is_none_or(|r| r.is_empty()),
+            "{} {}",
+            c.method,
+            c.path
+        );
+        assert_ne!(am["replied_user"], json!(true), "{} {}", c.method, c.path);
+    }
+}
+
+fn embed_text(body: &Value) -> String {
+    body["embeds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let fields: Vec<String> = e["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| {
+                    format!(
+                        "{}\n{}",
+                        f["name"].as_str().unwrap_or(""),
+                        f["value"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            format!(
+                "{}\n{}\n{}",
+                e["description"].as_str().unwrap_or(""),
+                fields.join("\n"),
+                e["footer"]["text"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_original_edit(c: &RestCall) -> bool {
+    c.method == "PATCH" && c.path.ends_with("/messages/@original")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slash_ask_defers_at_once_then_edits_in_the_cited_answer() {
+    // Typed slowly, so previews are edited in while it streams.
+    let run = start(
+        vec![Reply::slow(
+            &[
+                "Reward hacking is studied in [2",
+                "] and [1]. ",
+                "Ping @everyone <@&123> <@456>.",
+            ],
+            Duration::from_millis(300),
+        )],
+        |_| {},
+    )
+    .await;
+    let sent = std::time::Instant::now();
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1001, "ask", ask_options(REWARD)),
+        )
+        .await;
+    let defer = run
+        .fake
+        .wait_for("the deferral", T, |c| {
+            c.method == "POST" && c.path.contains("/interactions/1001/")
+        })
+        .await;
+    assert_eq!(defer.body["type"], 5, "deferred channel message");
+    assert!(
+        defer.at.duration_since(sent) < Duration::from_secs(3),
+        "deferred in {:?}",
+        defer.at.duration_since(sent)
+    );
+
+    let fin = run
+        .fake
+        .wait_for("the final answer", T, |c| {
+            is_original_edit(c)
+                && c.body
+                    .get("embeds")
+                    .is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty()))
+        })
+        .await;
+    let text = embed_text(&fin.body);
+    let seen = &run.llm.seen()[0];
+    let titles = seen.sources();
+    assert!(text.contains("Reward hacking is studied in [1] and [2]."), "{text}");
+    assert!(
+        text.contains(&format!("[1] {}", titles[1].1)) || text.contains(&format!("[1] [{}]", titles[1].1)),
+        "{text}"
+    );
+    assert!(text.contains("papers indexed"), "footer with freshness: {text}");
+    assert!(
+        fin.body["components"][0]["components"].as_array().unwrap().len() == 3,
+        "buttons"
+    );
+    let previews: Vec<RestCall> = run
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|c| is_original_edit(c) && c.body.get("content").is_some_and(|t| t != ""))
+        .collect();
+    assert!(!previews.is_empty(), "the answer streamed into the response");
+    let description = fin.body["embeds"][0]["description"].as_str().unwrap();
+    for p in &previews {
+        let shown = p.body["content"].as_str().unwrap().trim_end();
+        assert!(
+            description.starts_with(shown),
+            "a preview showed `{shown}`, not a prefix of the answer"
+        );
+    }
+
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mention_is_answered_in_a_thread_and_a_follow_up_uses_the_earlier_turn() {
+    let run = start(
+        vec![
+            Reply::slow(
+                &["Teacher hacking is one form [1]. ", "@here look"],
+                Duration::from_millis(300),
+            ),
+            Reply::text(&["Online data generation mitigates it [1]."]),
+        ],
+        |_| {},
+    )
+    .await;
+    let content = format!("<@{}> what is teacher hacking in distillation?", fd::BOT_USER_ID);
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(2001, fd::CHANNEL_ID, fd::USER_ID, false, &content, &[fd::BOT_USER_ID]),
+        )
+        .await;
+    let thread_call = run
+        .fake
+        .wait_for("a thread from the message", T, |c| {
+            c.method == "POST"
+                && c.path
+                    .ends_with(&format!("/channels/{}/messages/2001/threads", fd::CHANNEL_ID))
+        })
+        .await;
+    assert!(thread_call.body["name"].as_str().unwrap().contains("teacher hacking"));
+    let in_thread =
+        |c: &RestCall| c.path.contains("/channels/") && !c.path.contains(&format!("/channels/{}/", fd::CHANNEL_ID));
+    let fin = run
+        .fake
+        .wait_for("the answer in the thread", T, |c| {
+            in_thread(c) && c.body["content"].as_str().is_some_and(|t| t.contains("**Sources**"))
+        })
+        .await;
+    let thread_id: u64 = fin.path.split('/').nth(4).unwrap().parse().unwrap();
+    assert!(
+        fin.body["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Teacher hacking is one form [1].")
+    );
+
+    // A follow-up in the thread, without a mention.
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(2002, thread_id, fd::USER_ID, false, "what mitigates it?", &[]),
+        )
+        .await;
+    run.fake
+        .wait_for("the follow-up answer", T, |c| {
+            c.path.contains(&format!("/channels/{thread_id}/"))
+                && c.body["content"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("mitigates it [1]"))
+        })
+        .await;
+    let prompts = run.llm.seen();
+    let follow = prompts[1].user_prompt();
+    assert!(
+        follow.contains("<previous_turns>") && follow.contains("what is teacher hacking in distillation?"),
+        "{follow}"
+    );
+    assert!(follow.contains("Teacher hacking is one form [1]."), "{follow}");
+
+    // Messages from bots, the bot itself, or not addressed to it: ignored.
+    let before = run.fake.requests().len();
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(
+                2003,
+                fd::CHANNEL_ID,
+                fd::BOT_USER_ID,
+                true,
+                "<@42> hi",
+                &[fd::BOT_USER_ID],
+            ),
+        )
+        .await;
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(2004, fd::CHANNEL_ID, 777, true, "a bot asks", &[fd::BOT_USER_ID]),
+        )
+        .await;
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(2005, fd::CHANNEL_ID, fd::USER_ID, false, "just chatting", &[]),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(run.fake.requests().len(), before, "nothing answered");
+    assert_eq!(run.llm.seen().len(), 2);
+
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_edit_is_retried_by_serenitys_ratelimiter() {
+    let run = start(vec![Reply::text(&["Covered [1]."])], |_| {}).await;
+    run.fake.fail_next("PATCH", "/messages/@original", 1.0);
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1101, "ask", ask_options(REWARD)),
+        )
+        .await;
+    run.fake
+        .wait_for("the final answer", T, |c| {
+            is_original_edit(c) && embed_text(&c.body).contains("Covered [1].")
+        })
+        .await;
+    let edits: Vec<RestCall> = run.fake.requests().into_iter().filter(is_original_edit).collect();
+    assert!(edits.len() >= 2, "{} edits", edits.len());
+    let gap = edits[1].at.duration_since(edits[0].at);
+    assert!(
+        gap >= Duration::from_millis(900),
+        "retried after {gap:?}, retry_after was 1 s"
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_answer_is_split_cleanly_across_messages() {
+    let sentence = "This long answer keeps citing its source carefully [1] and goes on. ";
+    let long = sentence.repeat(2500 / sentence.len() + 1);
+    let run = start(vec![Reply::text(&[&long])], |_| {}).await;
+    let content = format!("<@{}> {REWARD}", fd::BOT_USER_ID);
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(3001, fd::CHANNEL_ID, fd::USER_ID, false, &content, &[fd::BOT_USER_ID]),
+        )
+        .await;
+    let last = run
+        .fake
+        .wait_for("the last piece", T, |c| {
+            c.method == "POST" && c.body["content"].as_str().is_some_and(|t| t.contains("**Sources**"))
+        })
+        .await;
+    let thread = last.path.split('/').nth(4).unwrap().to_string();
+    let pieces: Vec<String> = run
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|c| c.path.contains(&format!("/channels/{thread}/messages")))
+        .filter_map(|c| c.body["content"].as_str().map(String::from))
+        .filter(|t| !t.starts_with("Reading the papers"))
+        .collect();
+    // Previews were edits too; the final two are the answer.
+    let final_first = pieces[pieces.len() - 2].clone();
+    let final_second = pieces[pieces.len() - 1].clone();
+    for p in [&final_first, &final_second] {
+        assert!(p.chars().count() <= 2000, "{} chars", p.chars().count());
+        assert_eq!(
+            p.matches('[').count(),
+            p.matches(']').count(),
+            "a citation was cut: {p}"
+        );
+    }
+    let joined = format!("{final_first} {final_second}");
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(norm(&joined).contains(&norm(long.trim())), "the whole answer arrives");
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_llm_failure_is_one_short_ephemeral_line() {
+    let run = start(
+        vec![
+            Reply::Status {
+                code: 500,
+                retry_after: None,
+            },
+            Reply::Status {
+                code: 500,
+                retry_after: None,
+            },
+        ],
+        |_| {},
+    )
+    .await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1201, "ask", ask_options(REWARD)),
+        )
+        .await;
+    let followup = run
+        .fake
+        .wait_for("the error followup", T, |c| {
+            c.method == "POST" && c.path.contains("/webhooks/") && c.body.get("content").is_some()
+        })
+        .await;
+    assert_eq!(
+        followup.body["content"],
+        "The language model service is failing (HTTP 500). Please try again later."
+    );
+    assert_eq!(followup.body["flags"].as_u64().unwrap() & 64, 64, "ephemeral");
+    assert!(
+        run.fake
+            .requests()
+            .iter()
+            .any(|c| c.method == "DELETE" && c.path.ends_with("/messages/@original"))
+    );
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paper_autocomplete_offers_matching_titles_and_the_card_follows() {
+    let run = start(vec![], |_| {}).await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::autocomplete(1301, "paper", "title", "processb"),
+        )
+        .await;
+    let ac = run
+        .fake
+        .wait_for("autocomplete choices", T, |c| c.path.contains("/interactions/1301/"))
+        .await;
+    assert_eq!(ac.body["type"], 8);
+    let choices = ac.body["data"]["choices"].as_array().unwrap();
+    assert_eq!(
+        choices[0]["name"],
+        "ProcessBench: Identifying Process Errors in Mathematical Reasoning"
+    );
+    let id = choices[0]["value"].as_str().unwrap().to_string();
+
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1302, "paper", json!([{"name": "title", "type": 3, "value": id}])),
+        )
+        .await;
+    let card = run
+        .fake
+        .wait_for("the paper card", T, |c| c.path.contains("/interactions/1302/"))
+        .await;
+    assert_eq!(card.body["type"], 4);
+    assert_eq!(
+        card.body["data"]["embeds"][0]["title"],
+        "ProcessBench: Identifying Process Errors in Mathematical Reasoning"
+    );
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_questions_get_a_short_ephemeral_explanation() {
+    let run = start(vec![Reply::text(&["One [1]."])], |c| c.limits.user_per_minute = 1).await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1401, "ask", ask_options(REWARD)),
+        )
+        .await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1402, "ask", ask_options(REWARD)),
+        )
+        .await;
+    let limited = run
+        .fake
+        .wait_for("the limit reply", T, |c| c.path.contains("/interactions/1402/"))
+        .await;
+    assert_eq!(limited.body["type"], 4);
+    assert_eq!(limited.body["data"]["flags"].as_u64().unwrap() & 64, 64);
+    assert!(
+        limited.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("wait a minute")
+    );
+    let long = "why ".repeat(400);
+    run.fake
+        .dispatch("INTERACTION_CREATE", fd::slash_command(1403, "ask", ask_options(&long)))
+        .await;
+    let too_long = run
+        .fake
+        .wait_for("the length reply", T, |c| c.path.contains("/interactions/1403/"))
+        .await;
+    assert!(
+        too_long.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("under 1000 characters")
+    );
+    run.stop().await;
+}
