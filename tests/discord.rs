@@ -315,7 +315,7 @@ async fn a_mention_is_answered_in_a_thread_and_a_follow_up_uses_the_earlier_turn
             c.path.contains(&format!("/channels/{thread_id}/"))
                 && c.body["content"]
                     .as_str()
-                    .is_some_and(|t| t.contains("mitigates it [1]"))
+                    .is_some_and(|t| t.contains("mitigates it [1]") && t.contains("**Sources**"))
         })
         .await;
     let prompts = run.llm.seen();
@@ -524,6 +524,9 @@ async fn too_many_questions_get_a_short_ephemeral_explanation() {
         )
         .await;
     run.fake
+        .wait_for("the first deferral", T, |c| c.path.contains("/interactions/1401/"))
+        .await;
+    run.fake
         .dispatch(
             "INTERACTION_CREATE",
             fd::slash_command(1402, "ask", ask_options(REWARD)),
@@ -556,4 +559,190 @@ async fn too_many_questions_get_a_short_ephemeral_explanation() {
             .contains("under 1000 characters")
     );
     run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buttons_show_the_abstracts_and_record_feedback() {
+    let run = start(vec![Reply::text(&["Covered by one paper [1]."])], |_| {}).await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1501, "ask", ask_options(REWARD)),
+        )
+        .await;
+    let fin = run
+        .fake
+        .wait_for("the final answer", T, |c| {
+            is_original_edit(c) && c.body.get("embeds").is_some()
+        })
+        .await;
+    let cited = run.llm.seen()[0].sources()[0].1.clone();
+    assert!(embed_text(&fin.body).contains(&cited));
+
+    run.fake
+        .dispatch("INTERACTION_CREATE", fd::component_click(1502, "abs:1501", 9001))
+        .await;
+    let abs = run
+        .fake
+        .wait_for("the abstracts", T, |c| c.path.contains("/interactions/1502/"))
+        .await;
+    assert_eq!(abs.body["data"]["flags"].as_u64().unwrap() & 64, 64, "ephemeral");
+    let shown = abs.body["data"]["content"].as_str().unwrap();
+    assert!(
+        shown.starts_with(&format!("**{}**", paperbot::discord::render::escape_markdown(&cited))),
+        "{shown}"
+    );
+
+    run.fake
+        .dispatch("INTERACTION_CREATE", fd::component_click(1503, "fb:1501:0", 9001))
+        .await;
+    let thanks = run
+        .fake
+        .wait_for("the thanks", T, |c| c.path.contains("/interactions/1503/"))
+        .await;
+    assert_eq!(thanks.body["data"]["content"], "Thanks, noted.");
+    let log = std::fs::read_to_string(run._feedback.path().join("feedback.jsonl")).unwrap();
+    let vote: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(vote["helpful"], false);
+    assert_eq!(vote["question"], REWARD);
+    assert_eq!(vote["user_id"], fd::USER_ID);
+
+    // An answer the bot no longer remembers: a clear line, not a crash.
+    run.fake
+        .dispatch("INTERACTION_CREATE", fd::component_click(1504, "abs:42", 9001))
+        .await;
+    let old = run
+        .fake
+        .wait_for("the stale reply", T, |c| c.path.contains("/interactions/1504/"))
+        .await;
+    assert!(old.body["data"]["content"].as_str().unwrap().contains("too old"));
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_very_long_answer_fits_discords_embed_limits() {
+    let sentence = "Each sentence of this very long answer cites its paper [1] and continues a little further. ";
+    let long = sentence.repeat(9_000 / sentence.len() + 1);
+    let run = start(vec![Reply::text(&[&long])], |_| {}).await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1601, "ask", ask_options(REWARD)),
+        )
+        .await;
+    run.fake
+        .wait_for("the final answer", T, |c| {
+            is_original_edit(c) && c.body.get("embeds").is_some()
+        })
+        .await;
+    // The rest follows as followups; wait until the Sources field arrived.
+    run.fake
+        .wait_for("the last part", T, |c| embed_text(&c.body).contains("Sources"))
+        .await;
+    let messages: Vec<RestCall> = run
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|c| {
+            c.body
+                .get("embeds")
+                .is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty()))
+        })
+        .collect();
+    assert!(messages.len() >= 2, "split over {} messages", messages.len());
+    let mut descriptions = String::new();
+    for m in &messages {
+        let embeds = m.body["embeds"].as_array().unwrap();
+        assert!(embeds.len() <= 10);
+        let total: usize = embeds
+            .iter()
+            .map(|e| embed_text(&json!({"embeds": [e]})).chars().count())
+            .sum();
+        assert!(total <= 6_000 + 10, "{total} chars in one message");
+        for e in embeds {
+            let d = e["description"].as_str().unwrap_or("");
+            assert!(d.chars().count() <= 4_096);
+            descriptions.push_str(d);
+            descriptions.push(' ');
+        }
+    }
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(norm(&descriptions), norm(long.trim()));
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_lets_an_answer_in_flight_finish() {
+    let run = start(
+        vec![Reply::slow(
+            &["Slow ", "but ", "complete ", "[1]."],
+            Duration::from_millis(400),
+        )],
+        |_| {},
+    )
+    .await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(1701, "ask", ask_options(REWARD)),
+        )
+        .await;
+    run.fake
+        .wait_for("the deferral", T, |c| c.path.contains("/interactions/1701/"))
+        .await;
+    // SIGTERM arrives while the model is still typing.
+    let fake = run.stop().await;
+    let finals: Vec<RestCall> = fake
+        .requests()
+        .into_iter()
+        .filter(|c| is_original_edit(c) && embed_text(&c.body).contains("Slow but complete [1]."))
+        .collect();
+    assert_eq!(
+        finals.len(),
+        1,
+        "the answer in flight was delivered before the gateway closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_and_about_answer_without_the_llm() {
+    let run = start(vec![], |_| {}).await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(
+                1801,
+                "search",
+                json!([{"name": "query", "type": 3, "value": "process errors in math reasoning"}]),
+            ),
+        )
+        .await;
+    let found = run
+        .fake
+        .wait_for("search results", T, |c| {
+            is_original_edit(c) && c.body.get("embeds").is_some()
+        })
+        .await;
+    assert!(
+        embed_text(&found.body).contains("ProcessBench"),
+        "{}",
+        embed_text(&found.body)
+    );
+    run.fake
+        .dispatch("INTERACTION_CREATE", fd::slash_command(1802, "about", json!([])))
+        .await;
+    let about = run
+        .fake
+        .wait_for("about", T, |c| c.path.contains("/interactions/1802/"))
+        .await;
+    let text = about.body["data"]["embeds"][0]["description"].as_str().unwrap();
+    assert!(
+        text.contains("85 papers indexed") && text.contains("answers by fake-model"),
+        "{text}"
+    );
+    assert!(run.llm.seen().is_empty());
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
 }
