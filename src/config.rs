@@ -19,6 +19,7 @@ use crate::discord::DiscordConfig;
 use crate::embed::EmbedConfig;
 use crate::sources::HttpConfig;
 use crate::store::SearchMode;
+use crate::sync::SyncConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +33,7 @@ pub struct Config {
     pub answer: AnswerConfig,
     pub llm: LlmConfig,
     pub discord: DiscordConfig,
+    pub sync: SyncConfig,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             answer: AnswerConfig::default(),
             llm: LlmConfig::default(),
             discord: DiscordConfig::default(),
+            sync: SyncConfig::default(),
         }
     }
 }

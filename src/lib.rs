@@ -9,16 +9,18 @@
 //!   OpenAI-compatible endpoint) and BM25 sparse vectors;
 //! - [`store`]: one [`store::PaperStore`] trait over Qdrant — in-process
 //!   Qdrant Edge by default, a Qdrant server/cluster over gRPC for scale;
-//! - [`ingest`] writes papers idempotently; [`retrieve`] finds them again;
+//! - [`ingest`] writes papers idempotently ([`sync`] keeps doing it); [`retrieve`] finds them again;
 //! - [`library::Library`] ties store and embedders together;
 //! - [`answer`] turns retrieved abstracts into answers whose every citation
 //!   is checked (LLM through any OpenAI-compatible API, or offline extracts);
+//! - [`digest`]: what is new since a time, ranked, with an overview;
 //! - [`discord`]: the serenity adapter (slash commands, mentions, threads).
 //!
 //! See ARCHITECTURE.md for the invariants that keep these layers apart.
 
 pub mod answer;
 pub mod config;
+pub mod digest;
 pub mod discord;
 pub mod embed;
 pub mod eval;
@@ -29,6 +31,7 @@ pub mod retrieve;
 pub mod retry;
 pub mod sources;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 use std::sync::Once;

@@ -10,7 +10,7 @@ use paperbot::embed::DenseEmbedder;
 use paperbot::ingest::{self, IngestCounts};
 use paperbot::library::{self, Library};
 use paperbot::paper::Paper;
-use paperbot::sources::{self, Fetcher, SourceSpec};
+use paperbot::sources::{Fetcher, SourceSpec};
 use paperbot::store::PaperStore;
 
 /// A bar on a terminal; nothing otherwise (logs carry progress there).
@@ -36,31 +36,30 @@ pub async fn read_sources(config: &Config, sources: &[String]) -> anyhow::Result
         .map(|s| SourceSpec::parse(s, today).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
-    let (mut papers, mut skipped, mut failed) = (Vec::new(), 0, Vec::new());
-    for spec in &specs {
-        let label = spec.label();
-        let span = tracing::info_span!("source", source = %label);
-        let _e = span.enter();
-        match sources::load(spec, &fetcher).await {
-            Ok(outcome) => {
-                for p in &outcome.problems {
-                    tracing::warn!(record = %p.record, "skipped: {}", p.reason);
-                }
-                tracing::info!(papers = outcome.papers.len(), skipped = outcome.problems.len(), "read");
-                skipped += outcome.problems.len();
-                papers.extend(outcome.papers);
-            }
-            Err(e) => {
-                tracing::error!("source failed: {e}");
-                failed.push(format!("{label}: {e}"));
-            }
-        }
-    }
-    Ok((papers, skipped, failed))
+    Ok(paperbot::sync::read_all(&specs, &fetcher).await)
 }
 
 pub async fn run(config: &Config, secrets: &Secrets, sources: &[String]) -> anyhow::Result<ExitCode> {
     let (papers, skipped, failed) = read_sources(config, sources).await?;
+    write_and_report(config, secrets, papers, skipped, failed).await
+}
+
+/// `paperbot sync`: one round of what `serve` does in the background.
+pub async fn sync(config: &Config, secrets: &Secrets) -> anyhow::Result<ExitCode> {
+    let today = Utc::now().date_naive();
+    let specs = paperbot::sync::specs(&config.sync, today);
+    let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
+    let (papers, skipped, failed) = paperbot::sync::read_all(&specs, &fetcher).await;
+    write_and_report(config, secrets, papers, skipped, failed).await
+}
+
+async fn write_and_report(
+    config: &Config,
+    secrets: &Secrets,
+    papers: Vec<Paper>,
+    skipped: usize,
+    failed: Vec<String>,
+) -> anyhow::Result<ExitCode> {
     let lib = Library::open(config, secrets).await?;
     let pb = progress_bar(papers.len(), "embedding");
     let mut counts = ingest::ingest(&lib, papers, &pb).await.context("writing papers")?;

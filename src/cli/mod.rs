@@ -2,6 +2,7 @@
 
 mod ask;
 mod bench;
+mod digest;
 mod eval;
 mod export;
 mod ingest;
@@ -77,6 +78,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The digest of papers that entered the library recently
+    Digest {
+        /// Topics to rank by (free text); without, upvotes and recency
+        #[arg(long)]
+        topics: Option<String>,
+        /// Papers that entered the library since DATE or within a span
+        #[arg(long, default_value = "24h", value_name = "DATE|SPAN")]
+        since: String,
+        #[arg(long, default_value_t = 10)]
+        max: usize,
+        #[arg(long, default_value_t = 0)]
+        min_upvotes: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One round of continuous ingestion: HF daily papers for the last sync.hf_days days, sync.arxiv_queries
+    Sync,
     /// Run the Discord bot (token from DISCORD_TOKEN); stops cleanly on SIGTERM/Ctrl-C
     Serve,
     /// Papers most like a given paper (by id or title)
@@ -172,6 +190,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.command,
         Command::Search { json: true, .. }
             | Command::Ask { json: true, .. }
+            | Command::Digest { json: true, .. }
             | Command::Export { output: None }
             | Command::Stats { json: true }
     );
@@ -196,6 +215,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             since,
             json,
         } => ask::run(&config, &secrets, &question, sources, since.as_deref(), json).await,
+        Command::Digest {
+            topics,
+            since,
+            max,
+            min_upvotes,
+            json,
+        } => digest::run(&config, &secrets, topics, &since, max, min_upvotes, json).await,
+        Command::Sync => ingest::sync(&config, &secrets).await,
         Command::Serve => paperbot::discord::serve(&config, &secrets)
             .await
             .map(|()| ExitCode::SUCCESS),

@@ -225,9 +225,16 @@ pub async fn serve(config: &crate::config::Config, secrets: &crate::config::Secr
     let answerer = Arc::new(Answerer::open(config, secrets).await?);
     let feedback = config.data_dir.join("feedback.jsonl");
     let bot = Arc::new(Bot::new(answerer, config.discord.clone(), feedback));
+    let shutdown = CancellationToken::new();
+    if config.sync.enabled {
+        let fetcher = crate::sources::Fetcher::new(config.http.clone())?;
+        let (bot, sync, stop) = (bot.clone(), config.sync.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            crate::sync::run_loop(bot.answerer.library(), &fetcher, &sync, stop).await;
+        });
+    }
     crate::install_crypto_provider();
     let http = HttpBuilder::new(token.expose()).build();
-    let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
