@@ -50,6 +50,9 @@ async fn library() -> Arc<Library<AnyStore>> {
 struct Running {
     fake: FakeDiscord,
     llm: FakeLlm,
+    bot: Arc<Bot>,
+    /// A second client on the fake, for calling the bot's functions directly.
+    http: serenity::all::Http,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _feedback: tempfile::TempDir,
@@ -93,7 +96,7 @@ async fn start(script: Vec<Reply>, tweak: impl FnOnce(&mut DiscordConfig)) -> Ru
         .build();
     let stop = CancellationToken::new();
     let task = tokio::spawn({
-        let stop = stop.clone();
+        let (stop, bot) = (stop.clone(), bot.clone());
         async move { paperbot::discord::run(bot, http, stop).await.unwrap() }
     });
     fake.wait_ready(T).await;
@@ -101,9 +104,14 @@ async fn start(script: Vec<Reply>, tweak: impl FnOnce(&mut DiscordConfig)) -> Ru
         c.method == "PUT" && c.path.ends_with("/commands")
     })
     .await;
+    let direct = serenity::all::HttpBuilder::new(fd::TOKEN)
+        .client(fake.http_client())
+        .build();
     Running {
         fake,
         llm,
+        bot,
+        http: direct,
         stop,
         task,
         _feedback: feedback,
@@ -745,4 +753,93 @@ async fn search_and_about_answer_without_the_llm() {
     assert!(run.llm.seen().is_empty());
     let fake = run.stop().await;
     assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscribed_channel_gets_its_digest_exactly_once() {
+    use paperbot::digest::schedule::Tick;
+    use paperbot::discord::digests;
+    use paperbot::store::state::StateStore;
+
+    let run = start(vec![], |_| {}).await;
+    let now = chrono::Utc::now();
+    // The digest date is the local (UTC) date of its due time, a minute ago.
+    let today = (now - chrono::Duration::minutes(1)).date_naive();
+    let time = (now - chrono::Duration::minutes(1)).format("%H:%M").to_string();
+    let opts = json!([{"name": "subscribe", "type": 1, "options": [
+        {"name": "time", "type": 3, "value": time},
+        {"name": "timezone", "type": 3, "value": "UTC"},
+        {"name": "max", "type": 4, "value": 3},
+    ]}]);
+    // Without Manage Channels: refused.
+    run.fake
+        .dispatch("INTERACTION_CREATE", fd::slash_command(2101, "digest", opts.clone()))
+        .await;
+    let refused = run
+        .fake
+        .wait_for("the refusal", T, |c| c.path.contains("/interactions/2101/"))
+        .await;
+    assert!(
+        refused.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Manage Channels")
+    );
+    let mut with_perm = fd::slash_command(2102, "digest", opts);
+    with_perm["member"]["permissions"] = json!("16");
+    run.fake.dispatch("INTERACTION_CREATE", with_perm).await;
+    let ok = run
+        .fake
+        .wait_for("the confirmation", T, |c| c.path.contains("/interactions/2102/"))
+        .await;
+    let said = ok.body["data"]["content"].as_str().unwrap();
+    assert!(
+        said.contains(&format!("up to 3 new papers daily at {time} (UTC)")),
+        "{said}"
+    );
+
+    // Due a minute ago: posted once.
+    let ticks = digests::run_due(&run.bot, &run.http, now).await;
+    assert_eq!(ticks, vec![(fd::CHANNEL_ID, Tick::Posted(today))]);
+    let is_digest = |c: &RestCall| {
+        c.method == "POST"
+            && c.path.ends_with(&format!("/channels/{}/messages", fd::CHANNEL_ID))
+            && embed_text(&c.body).contains("paperbot digest dg-")
+    };
+    let post = run.fake.wait_for("the digest", T, is_digest).await;
+    let text = embed_text(&post.body);
+    assert!(
+        text.contains("**[1]**") && text.contains("**[3]**") && !text.contains("**[4]**"),
+        "{text}"
+    );
+    assert_no_pings(std::slice::from_ref(&post));
+    assert_eq!(post.body["allowed_mentions"]["parse"], json!([]));
+
+    // A restart or the next tick: nothing more.
+    assert!(
+        digests::run_due(&run.bot, &run.http, now + chrono::Duration::minutes(1))
+            .await
+            .is_empty()
+    );
+
+    // A crash between posting and recording leaves it pending: recovery finds the post.
+    let footer = post.body["embeds"][0]["footer"]["text"].as_str().unwrap();
+    let id = footer.split_whitespace().find(|w| w.starts_with("dg-")).unwrap();
+    let store = &run.bot.answerer.library().store;
+    let pending = json!({"last_posted": null, "cutoff": null,
+        "pending": {"date": today, "digest_id": id, "cutoff": now}});
+    store
+        .put_doc("digest_state", &fd::CHANNEL_ID.to_string(), &pending)
+        .await
+        .unwrap();
+    let ticks = digests::run_due(&run.bot, &run.http, now + chrono::Duration::minutes(2)).await;
+    assert_eq!(ticks, vec![(fd::CHANNEL_ID, Tick::Recovered(today))]);
+    assert!(
+        digests::run_due(&run.bot, &run.http, now + chrono::Duration::minutes(3))
+            .await
+            .is_empty()
+    );
+    let posts = run.fake.requests().into_iter().filter(is_digest).count();
+    assert_eq!(posts, 1, "posted exactly once");
+    run.stop().await;
 }

@@ -8,10 +8,12 @@ use chrono::{TimeZone, Utc};
 use paperbot::paper::{Paper, PaperId, SourceKind};
 use paperbot::store::edge::EdgeStore;
 use paperbot::store::server::{ServerConfig, ServerStore};
+use paperbot::store::state::StateStore;
 use paperbot::store::{
     CollectionMeta, PaperPoint, PaperStore, PaperVectors, SearchFilter, SearchMode, SearchRequest, SparseVec,
     StoreError, StoredPaper,
 };
+use serde_json::json;
 
 const DIM: usize = 8;
 
@@ -188,11 +190,57 @@ async fn suite<S: PaperStore>(store: &S) {
     assert_eq!(store.count().await.unwrap(), 0);
 }
 
+/// Subscriptions and digest state: put, get, overwrite, list by kind, delete.
+async fn state_suite<S: StateStore>(store: &S) {
+    assert_eq!(
+        store.get_doc("sub", "a").await.unwrap(),
+        None,
+        "nothing before the first write"
+    );
+    assert!(store.list_docs("sub").await.unwrap().is_empty());
+    store.put_doc("sub", "a", &json!({"time": "09:00"})).await.unwrap();
+    store.put_doc("sub", "b", &json!({"time": "10:00"})).await.unwrap();
+    store
+        .put_doc("state", "a", &json!({"last": "2026-01-01"}))
+        .await
+        .unwrap();
+    store.put_doc("sub", "a", &json!({"time": "08:00"})).await.unwrap();
+    assert_eq!(store.get_doc("sub", "a").await.unwrap(), Some(json!({"time": "08:00"})));
+    let mut subs = store.list_docs("sub").await.unwrap();
+    subs.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        subs,
+        vec![
+            ("a".to_string(), json!({"time": "08:00"})),
+            ("b".to_string(), json!({"time": "10:00"}))
+        ]
+    );
+    store.delete_doc("sub", "a").await.unwrap();
+    assert_eq!(store.get_doc("sub", "a").await.unwrap(), None);
+    assert_eq!(store.list_docs("sub").await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_doc("state", "a").await.unwrap(),
+        Some(json!({"last": "2026-01-01"}))
+    );
+}
+
 #[tokio::test]
 async fn edge_backend_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store = EdgeStore::open(dir.path()).unwrap();
     suite(&store).await;
+    state_suite(&store).await;
+}
+
+#[tokio::test]
+async fn edge_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EdgeStore::open(dir.path()).unwrap();
+        store.put_doc("sub", "x", &json!({"n": 1})).await.unwrap();
+    }
+    let store = EdgeStore::open(dir.path()).unwrap();
+    assert_eq!(store.get_doc("sub", "x").await.unwrap(), Some(json!({"n": 1})));
 }
 
 #[tokio::test]
@@ -247,6 +295,7 @@ async fn server_backend_passes_the_suite() {
     .unwrap();
     store.drop_collection().await.unwrap();
     suite(&store).await;
+    state_suite(&store).await;
 }
 
 #[tokio::test]

@@ -257,6 +257,11 @@ impl<S: PaperStore> Answerer<S> {
         &self.config
     }
 
+    /// The calibrated "nothing relevant" threshold (best cosine).
+    pub fn min_relevance(&self) -> f32 {
+        self.min_relevance
+    }
+
     /// Answers `req`. `on_text` receives the answer text as it becomes safe
     /// to show (citations already validated and renumbered); the returned
     /// [`Answer::text`] is exactly the concatenation of what it received.

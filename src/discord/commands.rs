@@ -51,6 +51,7 @@ pub fn definitions(max_question: usize) -> Vec<CreateCommand> {
             .description("Top matching papers, no LLM")
             .add_option(text("query", "Keywords or a question")),
         CreateCommand::new("about").description("What this bot is, index size and freshness, the LLM in use"),
+        super::digests::definition(),
     ]
 }
 
@@ -76,6 +77,7 @@ pub async fn dispatch(bot: &Arc<Bot>, ctx: &Context, interaction: Interaction) {
                     "paper" => paper(bot, ctx, &cmd).await,
                     "related" => related(bot, ctx, &cmd).await,
                     "about" => about(bot, ctx, &cmd).await,
+                    "digest" => super::digests::command(bot, ctx, &cmd).await,
                     other => {
                         tracing::warn!(name = other, "unknown command");
                         Ok(())

@@ -7,6 +7,7 @@
 //! reach interaction edits and followups).
 
 pub mod commands;
+pub mod digests;
 pub mod limits;
 pub mod mentions;
 pub mod render;
@@ -41,6 +42,13 @@ pub struct DiscordConfig {
     pub shutdown_grace_secs: u64,
     /// Earlier turns a thread follow-up sees.
     pub max_thread_turns: usize,
+    /// A digest missed while the bot was down is still posted this late.
+    pub digest_grace_minutes: u64,
+    /// Discord shards in the whole deployment, and the range this process
+    /// runs (it posts the digests of guilds on its shards).
+    pub shard_total: u32,
+    pub shard_first: u32,
+    pub shard_last: u32,
 }
 
 impl Default for DiscordConfig {
@@ -51,6 +59,10 @@ impl Default for DiscordConfig {
             limits: LimitsConfig::default(),
             shutdown_grace_secs: 30,
             max_thread_turns: 6,
+            digest_grace_minutes: 360,
+            shard_total: 1,
+            shard_first: 0,
+            shard_last: 0,
         }
     }
 }
@@ -186,6 +198,7 @@ pub async fn run(bot: Arc<Bot>, http: Http, shutdown: CancellationToken) -> Resu
         .event_handler_arc(Arc::new(Handler { bot: bot.clone() }))
         .await?;
     let shards = client.shard_manager.clone();
+    let scheduler = tokio::spawn(digests::scheduler(bot.clone(), client.http.clone(), shutdown.clone()));
     let refresher = {
         let bot = bot.clone();
         let stop = shutdown.clone();
@@ -215,6 +228,7 @@ pub async fn run(bot: Arc<Bot>, http: Http, shutdown: CancellationToken) -> Resu
     let result = client.start().await;
     stopper.abort();
     refresher.abort();
+    scheduler.abort();
     result.map_err(ServeError::from)
 }
 

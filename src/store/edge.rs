@@ -20,6 +20,7 @@ use qdrant_edge::{
 };
 
 use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
+use super::state::{self, STATE_VECTOR, StateStore};
 use super::{
     Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest, SparseVec,
     StoreError, StoreResult, StoredPaper,
@@ -27,10 +28,15 @@ use super::{
 use crate::paper::PaperId;
 
 const META_FILE: &str = "paperbot-collection.json";
+/// Written once the state shard exists completely.
+const STATE_MARK: &str = "paperbot-state";
 
 pub struct EdgeStore {
     dir: PathBuf,
     shard: RwLock<Option<Arc<EdgeShard>>>,
+    /// Subscriptions and digest state (`<data-dir>/state`), made on first write.
+    state: Mutex<Option<Arc<EdgeShard>>>,
+    state_dir: PathBuf,
     write_lock: Arc<Mutex<()>>,
     /// Held open for the store's lifetime: the OS lock is the guard.
     _lock: File,
@@ -61,9 +67,19 @@ impl EdgeStore {
         } else {
             None
         };
+        let state_dir = data_dir.join("state");
+        let state = if state_dir.join(STATE_MARK).exists() {
+            let shard = EdgeShard::load(&state_dir, None)
+                .map_err(|e| StoreError::backend(format!("loading {}", state_dir.display()), e))?;
+            Some(Arc::new(shard))
+        } else {
+            None
+        };
         Ok(EdgeStore {
             dir,
             shard: RwLock::new(shard),
+            state: Mutex::new(state),
+            state_dir,
             write_lock: Arc::new(Mutex::new(())),
             _lock: lock,
         })
@@ -421,5 +437,130 @@ impl PaperStore for EdgeStore {
             Ok(())
         })
         .await
+    }
+}
+
+impl EdgeStore {
+    /// The state shard, created on first use when `create` is set.
+    fn state_shard(&self, create: bool) -> StoreResult<Option<Arc<EdgeShard>>> {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() && create {
+            let dir = &self.state_dir;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::backend(format!("creating {}", dir.display()), e))?;
+            let config = EdgeConfigBuilder::new()
+                .vector(STATE_VECTOR, EdgeVectorParamsBuilder::new(1, Distance::Dot).build())
+                .build();
+            let shard = EdgeShard::new(dir, config).map_err(|e| StoreError::backend("creating the state store", e))?;
+            std::fs::write(dir.join(STATE_MARK), b"1").map_err(|e| StoreError::backend("state mark", e))?;
+            *guard = Some(Arc::new(shard));
+        }
+        Ok(guard.clone())
+    }
+
+    async fn with_state<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        create: bool,
+        f: impl FnOnce(&EdgeShard) -> Result<T, qdrant_edge::OperationError> + Send + 'static,
+    ) -> StoreResult<Option<T>> {
+        let Some(shard) = self.state_shard(create)? else {
+            return Ok(None);
+        };
+        let lock = self.write_lock.clone();
+        tokio::task::spawn_blocking(move || {
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            f(&shard)
+        })
+        .await
+        .map_err(|e| StoreError::backend(what, e))?
+        .map(Some)
+        .map_err(|e| StoreError::backend(what, e))
+    }
+}
+
+impl StateStore for EdgeStore {
+    async fn put_doc(&self, kind: &str, key: &str, doc: &serde_json::Value) -> StoreResult<()> {
+        let id = PointId::Uuid(state::doc_uuid(kind, key));
+        let payload = serde_json::Value::Object(state::doc_payload(kind, key, doc));
+        let point = PointStruct::new(
+            id,
+            Vectors::new_named([(STATE_VECTOR, VectorInternal::from(vec![1.0f32]))]),
+            payload,
+        );
+        self.with_state("state put", true, move |s| {
+            s.update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                PointInsertOperations::PointsList(vec![point.into()]),
+            )))?;
+            // Rare, small writes that must survive a crash: flush each.
+            s.flush();
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_doc(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        let id = [PointId::Uuid(state::doc_uuid(kind, key))];
+        let records = self
+            .with_state("state get", false, move |s| {
+                s.retrieve(
+                    &id,
+                    Some(WithPayloadInterface::Bool(true)),
+                    Some(WithVector::Bool(false)),
+                )
+            })
+            .await?
+            .unwrap_or_default();
+        Ok(records.into_iter().find_map(|r| {
+            let m: serde_json::Map<String, serde_json::Value> = r.payload?.0.into_iter().collect();
+            state::from_payload(&m).map(|(_, _, doc)| doc)
+        }))
+    }
+
+    async fn delete_doc(&self, kind: &str, key: &str) -> StoreResult<()> {
+        let id = PointId::Uuid(state::doc_uuid(kind, key));
+        self.with_state("state delete", false, move |s| {
+            s.update(UpdateOperation::PointOperation(PointOperations::DeletePoints {
+                ids: vec![id],
+            }))?;
+            s.flush();
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn list_docs(&self, kind: &str) -> StoreResult<Vec<(String, serde_json::Value)>> {
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let from = offset;
+            let page = self
+                .with_state("state list", false, move |s| {
+                    s.scroll(ScrollRequest {
+                        offset: from,
+                        limit: Some(256),
+                        filter: None,
+                        with_payload: Some(WithPayloadInterface::Bool(true)),
+                        with_vector: WithVector::Bool(false),
+                        order_by: None,
+                    })
+                })
+                .await?;
+            let Some((records, next)) = page else { return Ok(out) };
+            for r in records {
+                let m: serde_json::Map<String, serde_json::Value> =
+                    r.payload.map(|p| p.0.into_iter().collect()).unwrap_or_default();
+                if let Some((k, key, doc)) = state::from_payload(&m) {
+                    if k == kind {
+                        out.push((key, doc));
+                    }
+                }
+            }
+            match next {
+                Some(n) => offset = Some(n),
+                None => return Ok(out),
+            }
+        }
     }
 }

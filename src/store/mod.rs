@@ -9,6 +9,7 @@
 pub mod edge;
 pub mod schema;
 pub mod server;
+pub mod state;
 
 use std::future::Future;
 
@@ -263,5 +264,20 @@ impl PaperStore for AnyStore {
     }
     async fn flush(&self) -> StoreResult<()> {
         delegate!(self, s => s.flush().await)
+    }
+}
+
+impl state::StateStore for AnyStore {
+    async fn put_doc(&self, kind: &str, key: &str, doc: &serde_json::Value) -> StoreResult<()> {
+        delegate!(self, s => s.put_doc(kind, key, doc).await)
+    }
+    async fn get_doc(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        delegate!(self, s => s.get_doc(kind, key).await)
+    }
+    async fn delete_doc(&self, kind: &str, key: &str) -> StoreResult<()> {
+        delegate!(self, s => s.delete_doc(kind, key).await)
+    }
+    async fn list_docs(&self, kind: &str) -> StoreResult<Vec<(String, serde_json::Value)>> {
+        delegate!(self, s => s.list_docs(kind).await)
     }
 }

@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
-    DeleteCollectionBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier, NamedVectors, PointId,
-    PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, Rrf, ScrollPointsBuilder, SearchParamsBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput,
-    VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions, vector_output::Vector as OutVector,
-    vectors_output::VectorsOptions,
+    DeleteCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier,
+    NamedVectors, PointId, PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, Rrf, ScrollPointsBuilder,
+    SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
+    VectorInput, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
+    vector_output::Vector as OutVector, vectors_output::VectorsOptions,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use tracing::Instrument;
 
 use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
+use super::state::{self, STATE_VECTOR, StateStore};
 use super::{
     Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest, SparseVec,
     StoreError, StoreResult, StoredPaper,
@@ -405,5 +406,128 @@ impl PaperStore for ServerStore {
     async fn flush(&self) -> StoreResult<()> {
         // `wait(true)` upserts are durable on the server once acknowledged.
         Ok(())
+    }
+}
+
+impl ServerStore {
+    fn state_name(&self) -> String {
+        format!("{}_state", self.config.collection)
+    }
+
+    /// Creates the state collection on first use (same shards and replicas
+    /// as the papers, so a cluster keeps it as safe).
+    async fn ensure_state(&self) -> StoreResult<()> {
+        let name = self.state_name();
+        if self
+            .client
+            .collection_exists(&name)
+            .await
+            .map_err(|e| self.err("collection_exists", e))?
+        {
+            return Ok(());
+        }
+        let mut vectors = VectorsConfigBuilder::default();
+        vectors.add_named_vector_params(STATE_VECTOR, VectorParamsBuilder::new(1, Distance::Dot));
+        let mut create = CreateCollectionBuilder::new(&name).vectors_config(vectors);
+        if let Some(n) = self.config.shard_number {
+            create = create.shard_number(n);
+        }
+        if let Some(r) = self.config.replication_factor {
+            create = create.replication_factor(r);
+        }
+        match self.client.create_collection(create).await {
+            Ok(_) => Ok(()),
+            // Another process created it first.
+            Err(e) if e.to_string().contains("already exists") => Ok(()),
+            Err(e) => Err(self.err("create state collection", e)),
+        }
+    }
+
+    async fn state_exists(&self) -> StoreResult<bool> {
+        self.client
+            .collection_exists(self.state_name())
+            .await
+            .map_err(|e| self.err("collection_exists", e))
+    }
+}
+
+impl StateStore for ServerStore {
+    async fn put_doc(&self, kind: &str, key: &str, doc: &serde_json::Value) -> StoreResult<()> {
+        self.ensure_state().await?;
+        let payload = Payload::try_from(serde_json::Value::Object(state::doc_payload(kind, key, doc)))
+            .map_err(|e| StoreError::backend("state payload", e))?;
+        let point = PointStruct::new(
+            state::doc_uuid(kind, key).to_string(),
+            NamedVectors::default().add_vector(STATE_VECTOR, Vector::from(vec![1.0f32])),
+            payload,
+        );
+        self.client
+            .upsert_points(UpsertPointsBuilder::new(self.state_name(), vec![point]).wait(true))
+            .await
+            .map_err(|e| self.err("state put", e))?;
+        Ok(())
+    }
+
+    async fn get_doc(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        if !self.state_exists().await? {
+            return Ok(None);
+        }
+        let resp = self
+            .client
+            .get_points(
+                GetPointsBuilder::new(
+                    self.state_name(),
+                    vec![PointId::from(state::doc_uuid(kind, key).to_string())],
+                )
+                .with_payload(true),
+            )
+            .await
+            .map_err(|e| self.err("state get", e))?;
+        Ok(resp.result.into_iter().find_map(|p| {
+            let m: serde_json::Map<String, serde_json::Value> = Payload::from(p.payload).into();
+            state::from_payload(&m).map(|(_, _, doc)| doc)
+        }))
+    }
+
+    async fn delete_doc(&self, kind: &str, key: &str) -> StoreResult<()> {
+        if !self.state_exists().await? {
+            return Ok(());
+        }
+        let ids = vec![PointId::from(state::doc_uuid(kind, key).to_string())];
+        self.client
+            .delete_points(DeletePointsBuilder::new(self.state_name()).points(ids).wait(true))
+            .await
+            .map_err(|e| self.err("state delete", e))?;
+        Ok(())
+    }
+
+    async fn list_docs(&self, kind: &str) -> StoreResult<Vec<(String, serde_json::Value)>> {
+        if !self.state_exists().await? {
+            return Ok(vec![]);
+        }
+        let mut out = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut req = ScrollPointsBuilder::new(self.state_name())
+                .limit(256)
+                .with_payload(true)
+                .with_vectors(false);
+            if let Some(o) = offset.take() {
+                req = req.offset(o);
+            }
+            let resp = self.client.scroll(req).await.map_err(|e| self.err("state list", e))?;
+            for p in resp.result {
+                let m: serde_json::Map<String, serde_json::Value> = Payload::from(p.payload).into();
+                if let Some((k, key, doc)) = state::from_payload(&m) {
+                    if k == kind {
+                        out.push((key, doc));
+                    }
+                }
+            }
+            match resp.next_page_offset {
+                Some(n) => offset = Some(n),
+                None => return Ok(out),
+            }
+        }
     }
 }

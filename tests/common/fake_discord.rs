@@ -1235,6 +1235,7 @@ fn route(
         (_, ["webhooks", app, token, "messages", which]) => webhook_message(shared, m, app, token, which, body, files),
         ("POST", ["webhooks", app, token]) => followup(shared, app, token, body, files),
         ("POST", ["channels", ch, "messages"]) => create_message(shared, ch, body, files),
+        ("GET", ["channels", ch, "messages"]) => list_messages(shared, ch),
         (_, ["channels", ch, "messages", mid]) => channel_message(shared, m, ch, mid, body, files),
         ("POST", ["channels", ch, "messages", mid, "threads"]) => create_thread(shared, ch, mid, body),
         ("POST", ["channels", _, "typing"]) => Ok(no_content()),
@@ -1469,6 +1470,21 @@ fn apply_body(shared: &Shared, msg: &mut Value, body: &Value, files: &[(String, 
         }
     }
     msg["mentions"] = Value::Array(mentions);
+}
+
+/// `GET /channels/{id}/messages`: the channel's messages, newest first (up to 50).
+fn list_messages(shared: &Shared, ch: &str) -> Reply {
+    let channel_id = snowflake(ch)?;
+    let st = shared.lock();
+    let mut msgs: Vec<(u64, Value)> = st
+        .messages
+        .iter()
+        .filter(|(_, m)| id_of(&m["channel_id"]) == Some(channel_id))
+        .map(|(id, m)| (*id, m.clone()))
+        .collect();
+    msgs.sort_by(|a, b| b.0.cmp(&a.0));
+    let list: Vec<Value> = msgs.into_iter().take(50).map(|(_, m)| m).collect();
+    Ok(json_reply(StatusCode::OK, &Value::Array(list)))
 }
 
 fn create_message(shared: &Shared, ch: &str, body: &Value, files: &[(String, Vec<u8>)]) -> Reply {

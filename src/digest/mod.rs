@@ -4,6 +4,8 @@
 //! there, introduced by a short overview (LLM with `prompts/digest.j2`, or
 //! an extractive line offline) whose citations are validated like answers.
 
+pub mod schedule;
+
 use chrono::{DateTime, Utc};
 
 use crate::answer::citations::CitationGate;
