@@ -67,6 +67,35 @@ impl Running {
 }
 
 async fn start(script: Vec<Reply>, tweak: impl FnOnce(&mut DiscordConfig)) -> Running {
+    start_with(library().await, script, tweak).await
+}
+
+/// A library of its own (the first `n` sample papers) for tests that write
+/// digest state, so they cannot see each other's subscriptions.
+async fn own_library(n: usize) -> (std::path::PathBuf, Arc<Library<AnyStore>>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = EmbedConfig {
+        model_dir: common::model_dir(),
+        ..Default::default()
+    };
+    let dense = DenseEmbedder::from_config(&config, None).await.unwrap();
+    let store = AnyStore::Edge(EdgeStore::open(tmp.path()).unwrap());
+    let lib = Library::new(store, dense, Arc::new(Bm25::default())).await.unwrap();
+    let mut corpus = paperbot::sources::load_file(&common::corpus()).await.unwrap().papers;
+    corpus.truncate(n);
+    paperbot::ingest::ingest(&lib, corpus, &indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
+    // Kept on disk: the store flushes when its last handle drops, which can
+    // be after the test (tasks end with the runtime).
+    (tmp.keep(), Arc::new(lib))
+}
+
+async fn start_with(
+    lib: Arc<Library<AnyStore>>,
+    script: Vec<Reply>,
+    tweak: impl FnOnce(&mut DiscordConfig),
+) -> Running {
     let fake = FakeDiscord::start().await;
     let llm = FakeLlm::start(script).await;
     let lc = LlmConfig {
@@ -78,7 +107,7 @@ async fn start(script: Vec<Reply>, tweak: impl FnOnce(&mut DiscordConfig)) -> Ru
         ..Default::default()
     };
     let answerer = Answerer::new(
-        library().await,
+        lib,
         Prompts::builtin().unwrap(),
         LlmClient::from_config(&lc, None).unwrap(),
         AnswerConfig::default(),
@@ -761,7 +790,8 @@ async fn a_subscribed_channel_gets_its_digest_exactly_once() {
     use paperbot::discord::digests;
     use paperbot::store::state::StateStore;
 
-    let run = start(vec![], |_| {}).await;
+    let (_dir, lib) = own_library(8).await;
+    let run = start_with(lib, vec![], |_| {}).await;
     let now = chrono::Utc::now();
     // The digest date is the local (UTC) date of its due time, a minute ago.
     let today = (now - chrono::Duration::minutes(1)).date_naive();
@@ -842,4 +872,156 @@ async fn a_subscribed_channel_gets_its_digest_exactly_once() {
     let posts = run.fake.requests().into_iter().filter(is_digest).count();
     assert_eq!(posts, 1, "posted exactly once");
     run.stop().await;
+}
+
+/// A subscription due a minute ago in UTC, for `guild`.
+/// Tests share one library (and so one state store): each digest test uses
+/// its own channel (and guild where it lists them).
+async fn subscribe_directly(bot: &Bot, guild: u64, channel: u64, max: usize) -> chrono::DateTime<chrono::Utc> {
+    use paperbot::store::state::StateStore;
+    let now = chrono::Utc::now();
+    let sub = paperbot::discord::digests::Subscription {
+        guild_id: Some(guild),
+        channel_id: channel,
+        time: (now - chrono::Duration::minutes(1)).format("%H:%M").to_string(),
+        timezone: "UTC".into(),
+        topics: None,
+        max,
+        min_upvotes: 0,
+    };
+    bot.answerer
+        .library()
+        .store
+        .put_doc("digest_subscription", &sub.key(), &serde_json::to_value(&sub).unwrap())
+        .await
+        .unwrap();
+    now
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_process_owning_the_guilds_shard_posts_and_the_overview_is_cited() {
+    use paperbot::digest::schedule::{Tick, shard_of};
+    use paperbot::discord::digests;
+
+    let run = start(
+        vec![Reply::text(&[
+            "Two themes today: agents [2] and reasoning [1]; see also [9].",
+        ])],
+        |_| {},
+    )
+    .await;
+    let now = subscribe_directly(&run.bot, fd::GUILD_ID, 7001, 4).await;
+    // Two processes over the same store, each running one of two shards.
+    let process = |shard: u32| {
+        let lc = LlmConfig {
+            base_url: Some(run.llm.base_url()),
+            model: "fake-model".into(),
+            max_attempts: 1,
+            ..Default::default()
+        };
+        let answerer = Answerer::new(
+            run.bot.answerer.library().clone(),
+            Prompts::builtin().unwrap(),
+            LlmClient::from_config(&lc, None).unwrap(),
+            AnswerConfig::default(),
+            &SearchConfig::default(),
+        );
+        let config = DiscordConfig {
+            shard_total: 2,
+            shard_first: shard,
+            shard_last: shard,
+            ..Default::default()
+        };
+        let bot = Bot::new(
+            Arc::new(answerer),
+            config,
+            run._feedback.path().join(format!("fb{shard}.jsonl")),
+        );
+        bot.me.store(fd::BOT_USER_ID, std::sync::atomic::Ordering::Relaxed);
+        bot
+    };
+    let (p0, p1) = (process(0), process(1));
+    let (t0, t1) = tokio::join!(
+        digests::run_due(&p0, &run.http, now),
+        digests::run_due(&p1, &run.http, now)
+    );
+    let owner = shard_of(fd::GUILD_ID, 2);
+    let (posted, idle) = if owner == 0 { (t0, t1) } else { (t1, t0) };
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(matches!(posted[0].1, Tick::Posted(_)));
+    assert!(idle.is_empty(), "the other shard's process stays out: {idle:?}");
+
+    let post = run
+        .fake
+        .wait_for("the digest", T, |c| embed_text(&c.body).contains("paperbot digest dg-"))
+        .await;
+    let description = post.body["embeds"][0]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("Two themes today: agents [1] and reasoning [2]; see also."),
+        "the overview's citations are checked and renumbered: {description}"
+    );
+    assert!(
+        run.llm.seen()[0]
+            .user_prompt()
+            .contains("Write a digest of these papers")
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_list_preview_and_unsubscribe() {
+    let (_dir, lib) = own_library(8).await;
+    let run = start_with(lib, vec![], |_| {}).await;
+    let (guild, channel) = (8002u64 << 22, 7002u64);
+    subscribe_directly(&run.bot, guild, channel, 2).await;
+    let with_perm = |id: u64, sub: &str| {
+        let mut p = fd::slash_command(id, "digest", json!([{"name": sub, "type": 1, "options": []}]));
+        p["member"]["permissions"] = json!("16");
+        p["guild_id"] = json!(guild.to_string());
+        p["guild"]["id"] = json!(guild.to_string());
+        p["channel_id"] = json!(channel.to_string());
+        p["channel"]["id"] = json!(channel.to_string());
+        p
+    };
+    run.fake.dispatch("INTERACTION_CREATE", with_perm(2201, "list")).await;
+    let list = run
+        .fake
+        .wait_for("the list", T, |c| c.path.contains("/interactions/2201/"))
+        .await;
+    let text = list.body["data"]["content"].as_str().unwrap();
+    assert_eq!(text.lines().count(), 1, "only this guild's: {text}");
+    assert!(
+        text.contains(&format!("<#{channel}>")) && text.contains("UTC"),
+        "{text}"
+    );
+
+    run.fake
+        .dispatch("INTERACTION_CREATE", with_perm(2202, "preview"))
+        .await;
+    let preview = run
+        .fake
+        .wait_for("the preview", T, |c| c.path.contains("/interactions/2202/"))
+        .await;
+    assert_eq!(
+        preview.body["data"]["flags"].as_u64().unwrap() & 64,
+        64,
+        "only the asker sees it"
+    );
+    let embed = &preview.body["data"]["embeds"][0];
+    assert!(embed["description"].as_str().unwrap().contains("**[2]**"), "{embed}");
+
+    run.fake
+        .dispatch("INTERACTION_CREATE", with_perm(2203, "unsubscribe"))
+        .await;
+    run.fake
+        .wait_for("unsubscribed", T, |c| c.path.contains("/interactions/2203/"))
+        .await;
+    run.fake.dispatch("INTERACTION_CREATE", with_perm(2204, "list")).await;
+    let empty = run
+        .fake
+        .wait_for("the empty list", T, |c| c.path.contains("/interactions/2204/"))
+        .await;
+    assert!(empty.body["data"]["content"].as_str().unwrap().contains("No digests"));
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
 }
