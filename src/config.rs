@@ -17,6 +17,7 @@ use crate::answer::AnswerConfig;
 use crate::answer::llm::LlmConfig;
 use crate::discord::DiscordConfig;
 use crate::embed::EmbedConfig;
+use crate::ops::OpsConfig;
 use crate::sources::HttpConfig;
 use crate::store::SearchMode;
 use crate::sync::SyncConfig;
@@ -34,6 +35,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub discord: DiscordConfig,
     pub sync: SyncConfig,
+    pub ops: OpsConfig,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             llm: LlmConfig::default(),
             discord: DiscordConfig::default(),
             sync: SyncConfig::default(),
+            ops: OpsConfig::default(),
         }
     }
 }

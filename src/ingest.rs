@@ -128,5 +128,6 @@ pub async fn ingest<S: PaperStore>(
     }
     lib.store.optimize().await?;
     lib.store.flush().await?;
+    crate::metrics::metrics().ingest(&counts);
     Ok(counts)
 }

@@ -26,6 +26,8 @@ pub mod embed;
 pub mod eval;
 pub mod ingest;
 pub mod library;
+pub mod metrics;
+pub mod ops;
 pub mod paper;
 pub mod retrieve;
 pub mod retry;

@@ -188,3 +188,42 @@ fn bad_sources_cost_only_themselves() {
     let stats: serde_json::Value = serde_json::from_str(&stdout(&paperbot(&data, &["stats", "--json"]))).unwrap();
     assert_eq!(stats["count"], 1);
 }
+
+#[test]
+fn config_prints_the_effective_settings_and_check_names_the_bad_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperbot"));
+        cmd.args(args).current_dir(tmp.path()).env("PAPERBOT_LOG", "warn");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let shown = run(
+        &[("DISCORD_TOKEN", "tok-SECRET-42"), ("PAPERBOT_LLM__MODEL", "llama3.2")],
+        &["config"],
+    );
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success());
+    assert!(
+        text.contains("model = \"llama3.2\"") && text.contains("DISCORD_TOKEN: set"),
+        "{text}"
+    );
+    assert!(!text.contains("tok-SECRET-42"), "the token was printed");
+
+    let ok = run(&[], &["config", "--check"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    for (envs, key) in [
+        (vec![("PAPERBOT_LLM__BASE_URL", "ftp://llm")], "llm.base_url"),
+        (vec![("PAPERBOT_EMBED__BATCH_SISE", "8")], "batch_sise"),
+        (vec![("PAPERBOT_OPS__LISTEN", "everywhere")], "ops.listen"),
+        (vec![("PAPERBOT_DISCORD__SHARD_LAST", "2")], "discord.shard_first"),
+    ] {
+        let bad = run(&envs, &["config", "--check"]);
+        assert_eq!(bad.status.code(), Some(2), "{envs:?}");
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(err.contains(key), "{envs:?}: {err}");
+    }
+}

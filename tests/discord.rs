@@ -1025,3 +1025,62 @@ async fn digest_list_preview_and_unsubscribe() {
     let fake = run.stop().await;
     assert_no_pings(&fake.requests());
 }
+
+/// The value of one sample in Prometheus text (0 when absent).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_and_health_move_when_a_question_is_answered() {
+    let run = start(vec![Reply::text(&["Counted [1]."])], |_| {}).await;
+    let addr = common::serve(paperbot::ops::router(run.bot.clone())).await;
+    let client = paperbot::http_client_builder().build().unwrap();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move { client.get(format!("http://{addr}{path}")).send().await.unwrap() }
+    };
+    let health = get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    let h: Value = health.json().await.unwrap();
+    assert_eq!(h["gateway"], "connected");
+    assert!(h["store"].as_str().unwrap().starts_with("ok ("), "{h}");
+
+    let before = get("/metrics").await.text().await.unwrap();
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(2301, "ask", ask_options(REWARD)),
+        )
+        .await;
+    run.fake
+        .wait_for("the final answer", T, |c| {
+            is_original_edit(c) && embed_text(&c.body).contains("Counted [1].")
+        })
+        .await;
+    let after = get("/metrics").await.text().await.unwrap();
+    // Other tests in this binary count too: each series moves by at least one.
+    for series in [
+        "paperbot_questions_total",
+        "paperbot_answers_total{outcome=\"answered\"}",
+        "paperbot_answer_seconds_count",
+        "paperbot_retrieval_seconds_count",
+        "paperbot_llm_first_token_seconds_count",
+    ] {
+        assert!(
+            sample(&after, series) >= sample(&before, series) + 1.0,
+            "{series} did not move:\n{after}"
+        );
+    }
+    assert!(
+        sample(&after, "paperbot_llm_tokens_total{direction=\"prompt\"}")
+            >= sample(&before, "paperbot_llm_tokens_total{direction=\"prompt\"}") + 500.0,
+        "prompt tokens counted"
+    );
+    assert!(after.contains("# TYPE paperbot_answer_seconds histogram"), "{after}");
+    run.stop().await;
+}

@@ -292,6 +292,11 @@ impl LlmClient {
             };
             for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
                 if let Some(delta) = choice.delta.content.filter(|d| !d.is_empty()) {
+                    if text.is_empty() {
+                        crate::metrics::metrics()
+                            .llm_first_token_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                    }
                     on_delta(&delta);
                     text.push_str(&delta);
                 }

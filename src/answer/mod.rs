@@ -278,7 +278,20 @@ impl<S: PaperStore> Answerer<S> {
             });
         }
         let span = tracing::info_span!("ask", chars, turns = req.history.len(), llm = self.llm.is_some());
-        self.ask_inner(req, question, on_text).instrument(span).await
+        let m = crate::metrics::metrics();
+        m.questions.inc();
+        let started = std::time::Instant::now();
+        let result = self.ask_inner(req, question, on_text).instrument(span).await;
+        m.answer_seconds.observe(started.elapsed().as_secs_f64());
+        m.answer(match &result {
+            Ok(a) => match a.kind {
+                AnswerKind::Generated { .. } => "answered",
+                AnswerKind::Extractive => "extractive",
+                AnswerKind::NotCovered => "no_source",
+            },
+            Err(_) => "error",
+        });
+        result
     }
 
     async fn ask_inner(
@@ -297,7 +310,11 @@ impl<S: PaperStore> Answerer<S> {
         let mut opts = self.search.clone();
         opts.k = want.max(5);
         opts.filter = req.filter.clone();
+        let retrieval = std::time::Instant::now();
         let found = retrieve::search_with_relevance(&self.lib, &query, &opts).await?;
+        crate::metrics::metrics()
+            .retrieval_seconds
+            .observe(retrieval.elapsed().as_secs_f64());
 
         let carried: Vec<PaperId> =
             req.history
@@ -420,8 +437,12 @@ impl<S: PaperStore> Answerer<S> {
                 }
             })
             .await;
+        crate::metrics::metrics().tokens("prompt", tokens + system_tokens);
         let completion = match result {
-            Ok(c) => c,
+            Ok(c) => {
+                crate::metrics::metrics().tokens("completion", budget::count_tokens(&c.text));
+                c
+            }
             Err(error) => {
                 tracing::warn!(error = %error, "LLM answer failed");
                 return Err(AskError::Llm {

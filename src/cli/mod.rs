@@ -2,6 +2,7 @@
 
 mod ask;
 mod bench;
+mod config;
 mod digest;
 mod eval;
 mod export;
@@ -14,7 +15,6 @@ mod stats;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use paperbot::config::{Config, Secrets};
 use paperbot::store::SearchMode;
@@ -92,6 +92,12 @@ pub enum Command {
         min_upvotes: u32,
         #[arg(long)]
         json: bool,
+    },
+    /// Print the effective configuration (secrets redacted); --check validates it
+    Config {
+        /// Exit 2 with a precise message when something is wrong
+        #[arg(long)]
+        check: bool,
     },
     /// One round of continuous ingestion: HF daily papers for the last sync.hf_days days, sync.arxiv_queries
     Sync,
@@ -190,12 +196,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.command,
         Command::Search { json: true, .. }
             | Command::Ask { json: true, .. }
+            | Command::Config { .. }
             | Command::Digest { json: true, .. }
             | Command::Export { output: None }
             | Command::Stats { json: true }
     );
     telemetry::init(args.log_format, if quiet { "warn" } else { "info" });
-    let mut config = Config::load(args.config.as_deref()).context("invalid configuration")?;
+    let mut config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) if matches!(args.command, Command::Config { .. }) => {
+            eprintln!("error: invalid configuration: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("invalid configuration")),
+    };
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
@@ -222,6 +236,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             min_upvotes,
             json,
         } => digest::run(&config, &secrets, topics, &since, max, min_upvotes, json).await,
+        Command::Config { check } => config::run(&config, &secrets, check),
         Command::Sync => ingest::sync(&config, &secrets).await,
         Command::Serve => paperbot::discord::serve(&config, &secrets)
             .await

@@ -377,8 +377,9 @@ impl DigestSink for DiscordSink<'_> {
         ChannelId::new(self.sub.channel_id)
             .send_message(self.http, msg)
             .await
-            .map(|_| ())
-            .map_err(|e| format!("posting the digest: {e}"))
+            .map_err(|e| format!("posting the digest: {e}"))?;
+        crate::metrics::metrics().digest_posts.inc();
+        Ok(())
     }
 }
 

@@ -98,6 +98,8 @@ pub struct Bot {
     pub info: RwLock<IndexInfo>,
     /// The bot's own user id, from READY.
     pub me: AtomicU64,
+    /// The gateway session is up (for `/healthz`).
+    pub connected: AtomicBool,
     pub tracker: TaskTracker,
     pub stopping: AtomicBool,
 }
@@ -111,6 +113,7 @@ impl Bot {
             feedback: FeedbackLog::new(feedback_path),
             info: RwLock::new(IndexInfo::default()),
             me: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
             tracker: TaskTracker::new(),
             stopping: AtomicBool::new(false),
             answerer,
@@ -154,11 +157,17 @@ struct Handler {
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         self.bot.me.store(ready.user.id.get(), Ordering::Relaxed);
+        self.bot.connected.store(true, Ordering::Relaxed);
         tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
         ctx.set_activity(Some(ActivityData::listening("/ask")));
         if let Err(e) = commands::register(&ctx.http, self.bot.config.guild_id).await {
             tracing::error!(error = %e, "registering slash commands failed");
         }
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: serenity::all::ShardStageUpdateEvent) {
+        let up = event.new == serenity::gateway::ConnectionStage::Connected;
+        self.bot.connected.store(up, Ordering::Relaxed);
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
@@ -248,6 +257,18 @@ pub async fn serve(config: &crate::config::Config, secrets: &crate::config::Secr
         });
     }
     crate::install_crypto_provider();
+    if let Some(addr) = &config.ops.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("ops.listen `{addr}`: {e}"))?;
+        tracing::info!(%addr, "serving /healthz and /metrics");
+        let router = crate::ops::router(bot.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "ops endpoint stopped");
+            }
+        });
+    }
     let http = HttpBuilder::new(token.expose()).build();
     let signal = shutdown.clone();
     tokio::spawn(async move {
