@@ -55,8 +55,8 @@ pub fn definitions(max_question: usize) -> Vec<CreateCommand> {
     ]
 }
 
-pub async fn register(http: &Http, guild: Option<u64>) -> serenity::Result<()> {
-    let commands = definitions(crate::answer::AnswerConfig::default().max_question_chars);
+pub async fn register(http: &Http, guild: Option<u64>, max_question: usize) -> serenity::Result<()> {
+    let commands = definitions(max_question);
     match guild {
         Some(g) => GuildId::new(g).set_commands(http, commands).await.map(|_| ()),
         None => serenity::all::Command::set_global_commands(http, commands)
@@ -252,36 +252,63 @@ pub fn answer_embeds(question: &str, answer: &Answer, freshness: &str, llm: &str
         AnswerKind::Extractive => " · quoted from abstracts",
         _ => "",
     };
+    let mut footer = format!("{freshness} · {llm}{label}");
+    if answer.truncated {
+        footer.push_str(" · cut at the length limit");
+    }
+    let footer = render::trim(&footer, 2048);
     let (ref_label, lines) = render::reference_lines(answer, FIELD_MAX);
-    let fields = render::pack_lines(&lines, FIELD_MAX);
-    let n = parts.len();
-    let embeds: Vec<CreateEmbed> = parts
+    let fields: Vec<(String, String)> = render::pack_lines(&lines, FIELD_MAX)
+        .into_iter()
+        .enumerate()
+        .map(|(j, f)| {
+            let name = if j == 0 {
+                ref_label.clone()
+            } else {
+                format!("{ref_label} (cont.)")
+            };
+            (name, f)
+        })
+        .collect();
+    let chars = |s: &str| s.chars().count();
+    let title = render::trim(&render::escape_markdown(question), TITLE_MAX);
+    let mut embeds: Vec<(usize, CreateEmbed)> = parts
         .into_iter()
         .enumerate()
         .map(|(i, text)| {
-            let mut e = CreateEmbed::new().description(text).color(0x4f6bed);
+            let mut e = CreateEmbed::new().color(0x4f6bed);
+            let mut size = chars(&text);
             if i == 0 {
-                e = e.title(render::trim(&render::escape_markdown(question), TITLE_MAX));
+                e = e.title(title.clone());
+                size += chars(&title);
             }
-            if i == n - 1 {
-                for (j, f) in fields.iter().enumerate() {
-                    let name = if j == 0 {
-                        ref_label.clone()
-                    } else {
-                        format!("{ref_label} (cont.)")
-                    };
-                    e = e.field(name, f, false);
-                }
-                let mut footer = format!("{freshness} · {llm}{label}");
-                if answer.truncated {
-                    footer.push_str(" · cut at the length limit");
-                }
-                e = e.footer(CreateEmbedFooter::new(render::trim(&footer, 2048)));
-            }
-            e
+            (size, e.description(text))
         })
         .collect();
-    embeds
+    // Sources go under the last text while the embed stays within
+    // Discord's budget (6000 characters, 25 fields); the rest in embeds of their own.
+    let mut fields = fields.into_iter().peekable();
+    loop {
+        let (size, e) = embeds.last_mut().expect("at least one embed");
+        let mut count = 0;
+        while let Some((name, value)) = fields.peek() {
+            let add = chars(name) + chars(value);
+            if count == 25 || *size + add + chars(&footer) > MESSAGE_EMBEDS_MAX - 100 {
+                break;
+            }
+            *e = std::mem::replace(e, CreateEmbed::new()).field(name.clone(), value.clone(), false);
+            *size += add;
+            count += 1;
+            fields.next();
+        }
+        if fields.peek().is_none() {
+            break;
+        }
+        embeds.push((0, CreateEmbed::new().color(0x4f6bed)));
+    }
+    let last = embeds.len() - 1;
+    embeds[last].1 = std::mem::replace(&mut embeds[last].1, CreateEmbed::new()).footer(CreateEmbedFooter::new(footer));
+    embeds.into_iter().map(|(_, e)| e).collect()
 }
 
 /// Characters an embed counts toward the 6000-per-message limit.
@@ -578,4 +605,53 @@ async fn button(bot: &Arc<Bot>, ctx: &Context, c: &ComponentInteraction) -> sere
         _ => "Unknown button.".into(),
     };
     c.create_response(&ctx.http, reply(text)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::Cited;
+    use crate::paper::{Paper, SourceKind};
+
+    #[test]
+    fn a_long_answer_with_many_sources_fits_every_embed_and_message_limit() {
+        let citations: Vec<Cited> = (1..=20)
+            .map(|n| {
+                let mut p = Paper::from_title_and_abstract(
+                    &format!("{n} {}", "Long Title ".repeat(20)),
+                    "a",
+                    SourceKind::PageText,
+                );
+                p.url = Some(format!("https://arxiv.org/abs/2501.{n:05}"));
+                Cited { n, paper: p }
+            })
+            .collect();
+        let answer = Answer {
+            kind: AnswerKind::Generated { model: "m".into() },
+            text: "A sentence that cites [1]. ".repeat(300),
+            citations,
+            related: vec![],
+            dropped_citations: vec![],
+            truncated: false,
+        };
+        let embeds = answer_embeds("q?", &answer, "85 papers indexed", "answers by m");
+        let mut sources = 0;
+        for e in &embeds {
+            let v = serde_json::to_value(e).unwrap();
+            assert!(embed_chars(e) <= MESSAGE_EMBEDS_MAX, "{} chars", embed_chars(e));
+            assert!(v["description"].as_str().map_or(0, |d| d.chars().count()) <= DESCRIPTION_MAX);
+            let fields = v["fields"].as_array().map_or(0, Vec::len);
+            assert!(fields <= 25);
+            for f in v["fields"].as_array().into_iter().flatten() {
+                assert!(f["value"].as_str().unwrap().chars().count() <= FIELD_MAX);
+                sources += f["value"].as_str().unwrap().lines().count();
+            }
+        }
+        assert_eq!(sources, 20, "every source listed once");
+        let (first, rest) = first_message(embeds);
+        for batch in std::iter::once(&first).chain(rest.iter()) {
+            assert!(batch.len() <= EMBEDS_PER_MESSAGE);
+            assert!(batch.iter().map(embed_chars).sum::<usize>() <= MESSAGE_EMBEDS_MAX);
+        }
+    }
 }

@@ -160,7 +160,8 @@ impl EventHandler for Handler {
         self.bot.connected.store(true, Ordering::Relaxed);
         tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
         ctx.set_activity(Some(ActivityData::listening("/ask")));
-        if let Err(e) = commands::register(&ctx.http, self.bot.config.guild_id).await {
+        let max_question = self.bot.answerer.config().max_question_chars;
+        if let Err(e) = commands::register(&ctx.http, self.bot.config.guild_id, max_question).await {
             tracing::error!(error = %e, "registering slash commands failed");
         }
     }
