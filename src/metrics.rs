@@ -39,6 +39,7 @@ pub struct Metrics {
     pub llm_tokens: Family<Direction, Counter>,
     pub ingested: Family<IngestKind, Counter>,
     pub digest_posts: Counter,
+    pub answer_cache_hits: Counter,
 }
 
 fn latency() -> Histogram {
@@ -58,6 +59,7 @@ pub fn metrics() -> &'static Metrics {
             llm_tokens: Family::default(),
             ingested: Family::default(),
             digest_posts: Counter::default(),
+            answer_cache_hits: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("questions", "Questions asked", m.questions.clone());
@@ -72,6 +74,11 @@ pub fn metrics() -> &'static Metrics {
         registry.register("llm_tokens", "LLM tokens (cl100k estimate)", m.llm_tokens.clone());
         registry.register("ingested_papers", "Papers written by ingest", m.ingested.clone());
         registry.register("digest_posts", "Digests posted", m.digest_posts.clone());
+        registry.register(
+            "answer_cache_hits",
+            "Answers served from the cache",
+            m.answer_cache_hits.clone(),
+        );
         Metrics { registry, ..m }
     })
 }

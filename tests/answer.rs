@@ -541,3 +541,30 @@ async fn questions_are_checked_before_anything_runs() {
     let err = ask(&a, question(&long)).await.0.unwrap_err();
     assert!(matches!(err, AskError::QuestionTooLong { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_first_question_is_answered_from_the_cache() {
+    let llm = FakeLlm::start(vec![Reply::text(&["Cached answer [1]."]), Reply::text(&["Fresh [1]."])]).await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (first, _) = ask(&a, question(REWARD)).await;
+    let first = first.unwrap();
+    assert!(first.llm_tokens > 500, "{} tokens", first.llm_tokens);
+    // Different spelling, same words: served from memory, streamed at once, free.
+    let (second, streamed) = ask(&a, question("Which papers study REWARD hacking")).await;
+    let second = second.unwrap();
+    assert_eq!(second.text, first.text);
+    assert_eq!(streamed, first.text);
+    assert_eq!(second.llm_tokens, 0);
+    assert_eq!(llm.seen().len(), 1, "the model was asked once");
+    // A follow-up is never served from the cache.
+    let follow = AskRequest {
+        history: vec![Turn {
+            question: REWARD.into(),
+            answer: first.text.clone(),
+            cited: vec![first.citations[0].paper.id.clone()],
+        }],
+        ..question(REWARD)
+    };
+    assert_eq!(ask(&a, follow).await.0.unwrap().text, "Fresh [1].");
+    assert_eq!(llm.seen().len(), 2);
+}

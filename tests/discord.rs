@@ -1084,3 +1084,56 @@ async fn metrics_and_health_move_when_a_question_is_answered() {
     assert!(after.contains("# TYPE paperbot_answer_seconds histogram"), "{after}");
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_identifies_only_for_its_shard_range() {
+    let run = start(vec![], |c| {
+        c.shard_total = 2;
+        c.shard_first = 1;
+        c.shard_last = 1;
+    })
+    .await;
+    let identify = run.fake.identify().expect("identified");
+    assert_eq!(identify["shard"], json!([1, 2]), "{identify}");
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guild_that_spent_its_daily_llm_budget_is_told_so() {
+    let (_dir, lib) = own_library(8).await;
+    let run = start_with(lib, vec![Reply::text(&["Within budget [1]."])], |c| {
+        c.guild_daily_llm_tokens = Some(100)
+    })
+    .await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(
+                2401,
+                "ask",
+                ask_options("which papers find errors in math reasoning steps?"),
+            ),
+        )
+        .await;
+    run.fake
+        .wait_for("the answer", T, |c| {
+            is_original_edit(c) && embed_text(&c.body).contains("Within budget [1].")
+        })
+        .await;
+    let used = paperbot::discord::limits::budget::used(&run.bot.answerer.library().store, fd::GUILD_ID).await;
+    assert!(used > 100, "the answer was counted: {used}");
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(2402, "ask", ask_options("another question about agents")),
+        )
+        .await;
+    let refused = run
+        .fake
+        .wait_for("the refusal", T, |c| c.path.contains("/interactions/2402/"))
+        .await;
+    assert_eq!(refused.body["data"]["flags"].as_u64().unwrap() & 64, 64);
+    assert!(refused.body["data"]["content"].as_str().unwrap().contains("budget"));
+    assert_eq!(run.llm.seen().len(), 1);
+    run.stop().await;
+}

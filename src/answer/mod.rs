@@ -40,6 +40,9 @@ pub struct AnswerConfig {
     pub max_question_chars: usize,
     /// Replaces any of the built-in `prompts/*.j2` with a file of the same name.
     pub prompts_dir: Option<PathBuf>,
+    /// The same first question against the same library is answered from
+    /// memory for this long (0: never), so it is not paid for twice.
+    pub cache_minutes: u64,
 }
 
 impl Default for AnswerConfig {
@@ -51,6 +54,7 @@ impl Default for AnswerConfig {
             max_sentences: 8,
             max_question_chars: 1_000,
             prompts_dir: None,
+            cache_minutes: 60,
         }
     }
 }
@@ -88,6 +92,9 @@ pub struct Answer {
     pub dropped_citations: Vec<u32>,
     /// The model hit its token limit.
     pub truncated: bool,
+    /// LLM tokens this answer cost (prompt + completion, cl100k estimate; 0 offline or cached).
+    #[serde(default)]
+    pub llm_tokens: usize,
 }
 
 impl Answer {
@@ -216,6 +223,8 @@ pub struct Answerer<S: PaperStore = AnyStore> {
     config: AnswerConfig,
     search: SearchOptions,
     min_relevance: f32,
+    /// Recent first-turn answers by question and library version.
+    cache: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Answer)>>,
 }
 
 impl<S: PaperStore> Answerer<S> {
@@ -238,6 +247,7 @@ impl<S: PaperStore> Answerer<S> {
                 filter: SearchFilter::default(),
             },
             min_relevance: search.min_relevance,
+            cache: Default::default(),
         }
     }
 
@@ -281,7 +291,16 @@ impl<S: PaperStore> Answerer<S> {
         let m = crate::metrics::metrics();
         m.questions.inc();
         let started = std::time::Instant::now();
+        let key = self.cache_key(req, question).await;
+        if let Some(hit) = key.as_deref().and_then(|k| self.cached(k)) {
+            m.answer_cache_hits.inc();
+            on_text(&hit.text);
+            return Ok(hit);
+        }
         let result = self.ask_inner(req, question, on_text).instrument(span).await;
+        if let (Some(k), Ok(a)) = (key, &result) {
+            self.remember(k, a);
+        }
         m.answer_seconds.observe(started.elapsed().as_secs_f64());
         m.answer(match &result {
             Ok(a) => match a.kind {
@@ -292,6 +311,47 @@ impl<S: PaperStore> Answerer<S> {
             Err(_) => "error",
         });
         result
+    }
+
+    /// First-turn questions only: normalised question, options and the
+    /// library's size (new papers make a new answer).
+    async fn cache_key(&self, req: &AskRequest, question: &str) -> Option<String> {
+        if self.config.cache_minutes == 0 || !req.history.is_empty() {
+            return None;
+        }
+        let version = self.lib.store.count().await.ok()?;
+        let words: Vec<String> = question
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        Some(format!(
+            "{}|{version}|{:?}|{:?}",
+            words.join(" "),
+            req.sources,
+            req.filter
+        ))
+    }
+
+    fn cached(&self, key: &str) -> Option<Answer> {
+        let ttl = std::time::Duration::from_secs(self.config.cache_minutes * 60);
+        let cache = self.cache.lock().ok()?;
+        let (at, answer) = cache.get(key)?;
+        (at.elapsed() < ttl).then(|| Answer {
+            llm_tokens: 0,
+            ..answer.clone()
+        })
+    }
+
+    fn remember(&self, key: String, answer: &Answer) {
+        let ttl = std::time::Duration::from_secs(self.config.cache_minutes * 60);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            if cache.len() >= 1_000 {
+                cache.clear();
+            }
+            cache.insert(key, (std::time::Instant::now(), answer.clone()));
+        }
     }
 
     async fn ask_inner(
@@ -375,6 +435,7 @@ impl<S: PaperStore> Answerer<S> {
             related: nearest,
             dropped_citations: vec![],
             truncated: false,
+            llm_tokens: 0,
         }
     }
 
@@ -495,6 +556,7 @@ impl<S: PaperStore> Answerer<S> {
             related,
             dropped_citations: gate.dropped().to_vec(),
             truncated: completion.truncated,
+            llm_tokens: tokens + system_tokens + budget::count_tokens(&completion.text),
         })
     }
 
@@ -537,6 +599,7 @@ impl<S: PaperStore> Answerer<S> {
             related: vec![],
             dropped_citations: vec![],
             truncated: false,
+            llm_tokens: 0,
         })
     }
 }

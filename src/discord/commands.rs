@@ -160,7 +160,12 @@ async fn ask(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenit
             Err(e) => return ephemeral(ctx, cmd, &e).await,
         }
     }
-    if let Err(why) = bot.limits.check(cmd.user.id.get(), cmd.guild_id.map(|g| g.get())) {
+    let guild = cmd.guild_id.map(|g| g.get());
+    if let Err(why) = bot.limits.check(cmd.user.id.get(), guild) {
+        return ephemeral(ctx, cmd, &why).await;
+    }
+    let store = &bot.answerer.library().store;
+    if let Err(why) = super::limits::budget::check(store, guild, bot.config.guild_daily_llm_tokens).await {
         return ephemeral(ctx, cmd, &why).await;
     }
     // Discord allows 3 s for the first response: defer before any work.
@@ -184,6 +189,7 @@ async fn ask(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenit
 
     match result {
         Ok(answer) => {
+            super::limits::budget::charge(store, guild, answer.llm_tokens).await;
             bot.answers.remember(cmd.id.get(), &question, &answer);
             let embeds = answer_embeds(&question, &answer, &bot.index_info().footer(), &bot.llm_label());
             let (first, rest) = first_message(embeds);
@@ -633,6 +639,7 @@ mod tests {
             related: vec![],
             dropped_citations: vec![],
             truncated: false,
+            llm_tokens: 0,
         };
         let embeds = answer_embeds("q?", &answer, "85 papers indexed", "answers by m");
         let mut sources = 0;

@@ -57,6 +57,54 @@ impl Limits {
     }
 }
 
+/// A guild's LLM tokens for today (UTC), counted in the store so every
+/// process sees the same total. Read-modify-write: concurrent answers may
+/// overshoot the limit by one answer each, never more.
+pub mod budget {
+    use crate::store::state::StateStore;
+
+    const KIND: &str = "llm_budget";
+
+    fn key(guild: u64) -> String {
+        format!("{guild}/{}", chrono::Utc::now().format("%Y-%m-%d"))
+    }
+
+    pub async fn used<S: StateStore>(store: &S, guild: u64) -> u64 {
+        match store.get_doc(KIND, &key(guild)).await {
+            Ok(Some(doc)) => doc["tokens"].as_u64().unwrap_or(0),
+            Ok(None) => 0,
+            Err(e) => {
+                tracing::warn!(guild, error = %e, "cannot read the LLM budget; not enforcing it this time");
+                0
+            }
+        }
+    }
+
+    /// Err with a short explanation when today's budget is spent.
+    pub async fn check<S: StateStore>(store: &S, guild: Option<u64>, limit: Option<u64>) -> Result<(), String> {
+        let (Some(g), Some(limit)) = (guild, limit) else {
+            return Ok(());
+        };
+        if used(store, g).await >= limit {
+            return Err("This server has used today's answer budget; it resets at 00:00 UTC. \
+                        `/search` and `/paper` still work."
+                .into());
+        }
+        Ok(())
+    }
+
+    pub async fn charge<S: StateStore>(store: &S, guild: Option<u64>, tokens: usize) {
+        let Some(g) = guild.filter(|_| tokens > 0) else { return };
+        let total = used(store, g).await + tokens as u64;
+        if let Err(e) = store
+            .put_doc(KIND, &key(g), &serde_json::json!({ "tokens": total }))
+            .await
+        {
+            tracing::warn!(guild = g, error = %e, "cannot record LLM tokens");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,7 +43,13 @@ pub async fn on_message(bot: &Arc<Bot>, ctx: &Context, msg: Message) {
             let _ = reply_in_place(ctx, &msg, &format!("Please keep questions under {max} characters.")).await;
             return;
         }
-        if let Err(why) = bot.limits.check(msg.author.id.get(), msg.guild_id.map(|g| g.get())) {
+        let guild = msg.guild_id.map(|g| g.get());
+        if let Err(why) = bot.limits.check(msg.author.id.get(), guild) {
+            let _ = reply_in_place(ctx, &msg, &why).await;
+            return;
+        }
+        let store = &bot.answerer.library().store;
+        if let Err(why) = super::limits::budget::check(store, guild, bot.config.guild_daily_llm_tokens).await {
             let _ = reply_in_place(ctx, &msg, &why).await;
             return;
         }
@@ -143,6 +149,8 @@ async fn answer_into(
     streamer.finish().await;
     let pieces = match result {
         Ok(answer) => {
+            let guild = msg.guild_id.map(|g| g.get());
+            super::limits::budget::charge(&bot.answerer.library().store, guild, answer.llm_tokens).await;
             bot.conversations.record(channel.get(), &question, &answer);
             render::answer_messages(&answer)
         }

@@ -42,6 +42,8 @@ pub struct DiscordConfig {
     pub shutdown_grace_secs: u64,
     /// Earlier turns a thread follow-up sees.
     pub max_thread_turns: usize,
+    /// LLM tokens a guild may spend per day (UTC); unset: no limit.
+    pub guild_daily_llm_tokens: Option<u64>,
     /// A digest missed while the bot was down is still posted this late.
     pub digest_grace_minutes: u64,
     /// Discord shards in the whole deployment, and the range this process
@@ -59,6 +61,7 @@ impl Default for DiscordConfig {
             limits: LimitsConfig::default(),
             shutdown_grace_secs: 30,
             max_thread_turns: 6,
+            guild_daily_llm_tokens: None,
             digest_grace_minutes: 360,
             shard_total: 1,
             shard_first: 0,
@@ -235,7 +238,22 @@ pub async fn run(bot: Arc<Bot>, http: Http, shutdown: CancellationToken) -> Resu
             shards.shutdown_all().await;
         })
     };
-    let result = client.start().await;
+    // Scale-out: several processes split Discord's shards; each runs its range
+    // (all shared state is in the store, so any process can own any shard).
+    let d = &bot.config;
+    let result = if d.shard_total > 1 {
+        tracing::info!(
+            first = d.shard_first,
+            last = d.shard_last,
+            total = d.shard_total,
+            "running shards"
+        );
+        client
+            .start_shard_range(d.shard_first..d.shard_last, d.shard_total)
+            .await
+    } else {
+        client.start().await
+    };
     stopper.abort();
     refresher.abort();
     scheduler.abort();
