@@ -40,6 +40,8 @@ pub struct Metrics {
     pub ingested: Family<IngestKind, Counter>,
     pub digest_posts: Counter,
     pub answer_cache_hits: Counter,
+    /// Times Discord's rate limits made the bot wait (429s and pre-emptive waits).
+    pub discord_ratelimited: Counter,
 }
 
 fn latency() -> Histogram {
@@ -60,6 +62,7 @@ pub fn metrics() -> &'static Metrics {
             ingested: Family::default(),
             digest_posts: Counter::default(),
             answer_cache_hits: Counter::default(),
+            discord_ratelimited: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("questions", "Questions asked", m.questions.clone());
@@ -74,6 +77,11 @@ pub fn metrics() -> &'static Metrics {
         registry.register("llm_tokens", "LLM tokens (cl100k estimate)", m.llm_tokens.clone());
         registry.register("ingested_papers", "Papers written by ingest", m.ingested.clone());
         registry.register("digest_posts", "Digests posted", m.digest_posts.clone());
+        registry.register(
+            "discord_ratelimited",
+            "Waits imposed by Discord rate limits (429s and pre-emptive)",
+            m.discord_ratelimited.clone(),
+        );
         registry.register(
             "answer_cache_hits",
             "Answers served from the cache",

@@ -51,7 +51,12 @@ fn compose_files_follow_the_spec_and_the_readme() {
 
     let main = validate(&python, &schema, &read("docker-compose.yml")).unwrap();
     let services = &main["services"];
-    assert!(services["qdrant"]["image"].as_str().unwrap().starts_with("qdrant/qdrant:v"));
+    assert!(
+        services["qdrant"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("qdrant/qdrant:v")
+    );
     assert!(services["qdrant"]["healthcheck"].is_object());
     let bot = &services["paperbot"];
     assert_eq!(bot["depends_on"]["qdrant"]["condition"], "service_healthy");

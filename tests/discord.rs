@@ -401,6 +401,8 @@ async fn a_mention_is_answered_in_a_thread_and_a_follow_up_uses_the_earlier_turn
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rate_limited_edit_is_retried_by_serenitys_ratelimiter() {
     let run = start(vec![Reply::text(&["Covered [1]."])], |_| {}).await;
+    let waits = || paperbot::metrics::metrics().discord_ratelimited.get();
+    let before = waits();
     run.fake.fail_next("PATCH", "/messages/@original", 1.0);
     run.fake
         .dispatch(
@@ -420,6 +422,7 @@ async fn a_rate_limited_edit_is_retried_by_serenitys_ratelimiter() {
         gap >= Duration::from_millis(900),
         "retried after {gap:?}, retry_after was 1 s"
     );
+    assert!(waits() > before, "the wait shows in /metrics");
     run.stop().await;
 }
 

@@ -169,6 +169,11 @@ impl EventHandler for Handler {
         }
     }
 
+    async fn ratelimit(&self, data: serenity::http::RatelimitInfo) {
+        crate::metrics::metrics().discord_ratelimited.inc();
+        tracing::info!(path = %data.path, wait_ms = data.timeout.as_millis() as u64, global = data.global, "Discord rate limit");
+    }
+
     async fn shard_stage_update(&self, _ctx: Context, event: serenity::all::ShardStageUpdateEvent) {
         let up = event.new == serenity::gateway::ConnectionStage::Connected;
         self.bot.connected.store(up, Ordering::Relaxed);
