@@ -13,7 +13,6 @@ use paperbot::answer::llm::{LlmClient, LlmConfig, LlmError};
 use paperbot::answer::prompts::Prompts;
 use paperbot::answer::{Answer, AnswerConfig, AnswerKind, Answerer, AskError, AskRequest, Turn};
 use paperbot::config::{SearchConfig, Secret};
-use paperbot::embed::{Bm25, DenseEmbedder, EmbedConfig};
 use paperbot::library::Library;
 use paperbot::store::edge::EdgeStore;
 use tokio::sync::OnceCell;
@@ -23,18 +22,7 @@ async fn library() -> Arc<Library<EdgeStore>> {
     static LIB: OnceCell<(tempfile::TempDir, Arc<Library<EdgeStore>>)> = OnceCell::const_new();
     LIB.get_or_init(|| async {
         let tmp = tempfile::tempdir().unwrap();
-        let config = EmbedConfig {
-            model_dir: common::model_dir(),
-            ..Default::default()
-        };
-        let dense = DenseEmbedder::from_config(&config, None).await.unwrap();
-        let lib = Library::new(EdgeStore::open(tmp.path()).unwrap(), dense, Arc::new(Bm25::default()))
-            .await
-            .unwrap();
-        let corpus = paperbot::sources::load_file(&common::corpus()).await.unwrap();
-        paperbot::ingest::ingest(&lib, corpus.papers, &indicatif::ProgressBar::hidden())
-            .await
-            .unwrap();
+        let lib = common::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
         (tmp, Arc::new(lib))
     })
     .await

@@ -14,7 +14,6 @@ use paperbot::answer::prompts::Prompts;
 use paperbot::answer::{AnswerConfig, Answerer};
 use paperbot::config::SearchConfig;
 use paperbot::discord::{Bot, DiscordConfig};
-use paperbot::embed::{Bm25, DenseEmbedder, EmbedConfig};
 use paperbot::library::Library;
 use paperbot::store::AnyStore;
 use paperbot::store::edge::EdgeStore;
@@ -29,18 +28,8 @@ async fn library() -> Arc<Library<AnyStore>> {
     static LIB: OnceCell<(tempfile::TempDir, Arc<Library<AnyStore>>)> = OnceCell::const_new();
     LIB.get_or_init(|| async {
         let tmp = tempfile::tempdir().unwrap();
-        let config = EmbedConfig {
-            model_dir: common::model_dir(),
-            ..Default::default()
-        };
-        let dense = DenseEmbedder::from_config(&config, None).await.unwrap();
         let store = AnyStore::Edge(EdgeStore::open(tmp.path()).unwrap());
-        let lib = Library::new(store, dense, Arc::new(Bm25::default())).await.unwrap();
-        let corpus = paperbot::sources::load_file(&common::corpus()).await.unwrap();
-        paperbot::ingest::ingest(&lib, corpus.papers, &indicatif::ProgressBar::hidden())
-            .await
-            .unwrap();
-        (tmp, Arc::new(lib))
+        (tmp, Arc::new(common::sample_library(store, None).await))
     })
     .await
     .1
@@ -74,18 +63,8 @@ async fn start(script: Vec<Reply>, tweak: impl FnOnce(&mut DiscordConfig)) -> Ru
 /// digest state, so they cannot see each other's subscriptions.
 async fn own_library(n: usize) -> (std::path::PathBuf, Arc<Library<AnyStore>>) {
     let tmp = tempfile::tempdir().unwrap();
-    let config = EmbedConfig {
-        model_dir: common::model_dir(),
-        ..Default::default()
-    };
-    let dense = DenseEmbedder::from_config(&config, None).await.unwrap();
     let store = AnyStore::Edge(EdgeStore::open(tmp.path()).unwrap());
-    let lib = Library::new(store, dense, Arc::new(Bm25::default())).await.unwrap();
-    let mut corpus = paperbot::sources::load_file(&common::corpus()).await.unwrap().papers;
-    corpus.truncate(n);
-    paperbot::ingest::ingest(&lib, corpus, &indicatif::ProgressBar::hidden())
-        .await
-        .unwrap();
+    let lib = common::sample_library(store, Some(n)).await;
     // Kept on disk: the store flushes when its last handle drops, which can
     // be after the test (tasks end with the runtime).
     (tmp.keep(), Arc::new(lib))

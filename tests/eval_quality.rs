@@ -5,28 +5,14 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use paperbot::embed::{Bm25, DenseEmbedder, EmbedConfig};
 use paperbot::eval::{self, ModeScores};
-use paperbot::library::Library;
 use paperbot::store::SearchMode;
 use paperbot::store::edge::EdgeStore;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hybrid_search_meets_the_quality_bar() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = EmbedConfig {
-        model_dir: common::model_dir(),
-        ..Default::default()
-    };
-    let dense = DenseEmbedder::from_config(&config, None).await.unwrap();
-    let lib = Library::new(EdgeStore::open(tmp.path()).unwrap(), dense, Arc::new(Bm25::default()))
-        .await
-        .unwrap();
-    let corpus = paperbot::sources::load_file(&common::corpus()).await.unwrap();
-    let pb = indicatif::ProgressBar::hidden();
-    paperbot::ingest::ingest(&lib, corpus.papers, &pb).await.unwrap();
+    let lib = common::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
 
     let questions = eval::read(&std::fs::read(common::repo().join("tests/eval/questions.jsonl")).unwrap()).unwrap();
     let mut mrr = Vec::new();

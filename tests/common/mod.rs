@@ -43,3 +43,28 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     });
     addr
 }
+
+/// A library over `store` holding the sample corpus (its first `n` papers
+/// when given), embedded with the local MiniLM.
+pub async fn sample_library<S: paperbot::store::PaperStore>(
+    store: S,
+    n: Option<usize>,
+) -> paperbot::library::Library<S> {
+    let config = paperbot::embed::EmbedConfig {
+        model_dir: model_dir(),
+        ..Default::default()
+    };
+    let dense = paperbot::embed::DenseEmbedder::from_config(&config, None)
+        .await
+        .unwrap();
+    let bm25 = std::sync::Arc::new(paperbot::embed::Bm25::default());
+    let lib = paperbot::library::Library::new(store, dense, bm25).await.unwrap();
+    let mut papers = paperbot::sources::load_file(&corpus()).await.unwrap().papers;
+    if let Some(n) = n {
+        papers.truncate(n);
+    }
+    paperbot::ingest::ingest(&lib, papers, &indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
+    lib
+}
