@@ -72,6 +72,14 @@ fn question(q: &str) -> AskRequest {
     }
 }
 
+/// The LLM error inside an ask error (panics on any other kind).
+fn llm_error(err: &AskError) -> &LlmError {
+    match err {
+        AskError::Llm { error, .. } => error,
+        other => panic!("expected an LLM error, got {other:?}"),
+    }
+}
+
 const REWARD: &str = "which papers study reward hacking?";
 
 /// The title the prompt gave under number `n`.
@@ -201,13 +209,7 @@ async fn server_errors_are_retried_then_given_up_with_a_clear_message() {
     let (result, streamed) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
     assert!(
-        matches!(
-            &err,
-            AskError::Llm {
-                error: LlmError::Unavailable { status: 500, .. },
-                ..
-            }
-        ),
+        matches!(llm_error(&err), LlmError::Unavailable { status: 500, .. }),
         "{err:?}"
     );
     assert!(err.user_message().contains("HTTP 500"), "{}", err.user_message());
@@ -230,16 +232,7 @@ async fn a_retry_after_beyond_the_deadline_fails_at_once() {
     let started = Instant::now();
     let (result, _) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            AskError::Llm {
-                error: LlmError::RateLimited { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(llm_error(&err), LlmError::RateLimited { .. }), "{err:?}");
     assert!(err.user_message().contains("rate-limiting"));
     assert!(started.elapsed() < Duration::from_secs(4));
 }
@@ -255,13 +248,7 @@ async fn a_rejected_request_is_not_retried() {
     let (result, _) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
     assert!(
-        matches!(
-            &err,
-            AskError::Llm {
-                error: LlmError::Rejected { status: 401, .. },
-                ..
-            }
-        ),
+        matches!(llm_error(&err), LlmError::Rejected { status: 401, .. }),
         "{err:?}"
     );
     assert!(err.user_message().contains("API key"));
@@ -298,16 +285,7 @@ async fn a_malformed_chunk_is_a_clear_error() {
     let a = answerer(Some(&llm), |_, _| {}).await;
     let (result, _) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            AskError::Llm {
-                error: LlmError::Malformed { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(llm_error(&err), LlmError::Malformed { .. }), "{err:?}");
     assert!(err.user_message().contains("garbled"));
 }
 
@@ -324,16 +302,7 @@ async fn a_first_token_slower_than_the_timeout_times_out() {
     let started = Instant::now();
     let (result, streamed) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            AskError::Llm {
-                error: LlmError::Timeout { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(llm_error(&err), LlmError::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert!(streamed.is_empty());
     assert!(err.user_message().contains("did not answer"));
@@ -382,16 +351,7 @@ async fn an_unreachable_endpoint_says_so() {
     );
     let (result, _) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            AskError::Llm {
-                error: LlmError::Unreachable { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(llm_error(&err), LlmError::Unreachable { .. }), "{err:?}");
     assert!(err.user_message().contains("llm.base_url"));
 }
 
