@@ -226,4 +226,24 @@ fn config_prints_the_effective_settings_and_check_names_the_bad_key() {
         let err = String::from_utf8_lossy(&bad.stderr);
         assert!(err.contains(key), "{envs:?}: {err}");
     }
+
+    // `serve` refuses what `config --check` rejects, before touching Discord;
+    // --shards/--shard-range override the config.
+    let serve = |args: &[&str]| {
+        let out = run(&[], &[&["serve"], args].concat());
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = serve(&["--shards", "2", "--shard-range", "1..=2"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("(1..=2) must lie within 0..shard_total (2)"), "{err}");
+    let (code, err) = serve(&["--shard-range", "0..1"]);
+    assert_eq!(code, Some(2), "--shard-range needs --shards: {err}");
+    assert!(err.contains("--shards"), "{err}");
+    let (code, err) = serve(&["--shards", "4", "--shard-range", "2..2"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("`2..2` is empty"), "{err}");
+    // A valid range gets as far as the token.
+    let (code, err) = serve(&["--shards", "4", "--shard-range", "2..4"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("DISCORD_TOKEN is not set"), "{err}");
 }

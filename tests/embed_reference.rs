@@ -6,7 +6,7 @@
 
 mod common;
 
-use paperbot::embed::minilm::{DIM, MAX_TOKENS, MiniLm};
+use paperbot::embed::minilm::{DIM, EngineKind, MAX_TOKENS, MiniLm};
 
 #[derive(serde::Deserialize)]
 struct Reference {
@@ -22,12 +22,18 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (na * nb)
 }
 
+/// Both engines (packed, the default, and candle-transformers' BertModel).
 #[test]
-fn candle_minilm_matches_sentence_transformers() {
+fn minilm_matches_sentence_transformers() {
+    for kind in [EngineKind::Packed, EngineKind::Candle] {
+        matches_reference(MiniLm::load_engine(&common::model_dir(), 4, kind).unwrap());
+    }
+}
+
+fn matches_reference(model: MiniLm) {
     let reference: Reference =
         serde_json::from_slice(&std::fs::read(common::data("minilm_reference.json")).unwrap()).unwrap();
     assert_eq!(reference.max_seq_length, MAX_TOKENS);
-    let model = MiniLm::load(&common::model_dir(), 4).unwrap();
     let texts: Vec<&str> = reference.sentences.iter().map(String::as_str).collect();
     // Batched with mixed lengths (padding must not leak into the mean).
     let ours = model.embed(&texts).unwrap();
@@ -50,4 +56,27 @@ fn missing_model_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let err = MiniLm::load(dir.path(), 4).err().expect("no model there").to_string();
     assert!(err.contains("paperbot model fetch"), "{err}");
+}
+
+/// The packed engine against candle's on the whole sample corpus, batched
+/// with mixed lengths (packing must not mix sequences) and one by one.
+#[test]
+fn packed_engine_matches_candle_on_the_corpus() {
+    let text = std::fs::read_to_string(common::corpus()).unwrap();
+    let abstracts: Vec<&str> = text.lines().filter(|l| l.len() > 200).take(24).collect();
+    assert!(abstracts.len() >= 20);
+    let mut texts = abstracts.clone();
+    texts.extend(["a", "graph neural networks", "Ünïcödé ✓ 数学"]);
+    let packed = MiniLm::load_engine(&common::model_dir(), 16, EngineKind::Packed).unwrap();
+    let candle = MiniLm::load_engine(&common::model_dir(), 16, EngineKind::Candle).unwrap();
+    let a = packed.embed(&texts).unwrap();
+    let b = candle.embed(&texts).unwrap();
+    for ((t, x), y) in texts.iter().zip(&a).zip(&b) {
+        let c = cosine(x, y);
+        assert!(c > 0.99999, "cosine {c} for {:?}", &t[..t.len().min(60)]);
+    }
+    for (i, t) in texts.iter().enumerate().step_by(7) {
+        let one = packed.embed(&[t]).unwrap();
+        assert!(cosine(&one[0], &a[i]) > 0.99999, "alone vs batched: {t:?}");
+    }
 }

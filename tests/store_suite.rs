@@ -298,6 +298,57 @@ async fn server_backend_passes_the_suite() {
     state_suite(&store).await;
 }
 
+/// The cluster topology of docker-compose.cluster.yml (3 shards, replication
+/// factor 2) on a real multi-node Qdrant cluster: the suite passes, and every
+/// shard of both collections has two active replicas on different peers.
+#[tokio::test]
+async fn cluster_backend_replicates_every_shard() {
+    let Ok(url) = std::env::var("QDRANT_CLUSTER_URL") else {
+        eprintln!(
+            "SKIPPED cluster_backend_replicates_every_shard: set QDRANT_CLUSTER_URL (gRPC of one node of a 3-node cluster) to run it"
+        );
+        return;
+    };
+    let store = ServerStore::connect(ServerConfig {
+        url,
+        api_key: std::env::var("QDRANT_API_KEY").ok(),
+        collection: format!("paperbot_cluster_{}", std::process::id()),
+        shard_number: Some(3),
+        replication_factor: Some(2),
+        timeout: std::time::Duration::from_secs(20),
+    })
+    .unwrap();
+    store.drop_collection().await.unwrap();
+    suite(&store).await;
+    state_suite(&store).await;
+    // The suite ends by dropping the papers; lay them out again, and check
+    // that every paper is readable from the node we talk to.
+    store.create(&CollectionMeta::new("test-embedder", DIM)).await.unwrap();
+    let points: Vec<PaperPoint> = (1..=12).map(|n| point(n, SourceKind::Arxiv, 2025)).collect();
+    store.upsert(points.clone()).await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 12);
+    let ids: Vec<PaperId> = points.iter().map(|p| p.stored.paper.id.clone()).collect();
+    assert_eq!(store.get(&ids).await.unwrap().len(), 12);
+    for state in [false, true] {
+        let p = store.placement(state).await.unwrap();
+        assert_eq!((p.shard_number, p.replication_factor), (3, 2), "{p:?}");
+        assert_eq!(
+            p.replicas_per_shard().into_values().collect::<Vec<_>>(),
+            vec![2, 2, 2],
+            "{p:?}"
+        );
+        for shard in 0..3 {
+            let peers: std::collections::BTreeSet<u64> =
+                p.replicas.iter().filter(|r| r.0 == shard).map(|r| r.1).collect();
+            assert_eq!(peers.len(), 2, "shard {shard}'s replicas share a peer: {p:?}");
+        }
+        assert!(p.replicas.iter().all(|r| r.2 == "Active"), "{p:?}");
+        assert!(p.peers().len() >= 2, "{p:?}");
+        eprintln!("{}: {}", p.collection, p.summary());
+    }
+    store.drop_collection().await.unwrap();
+}
+
 #[tokio::test]
 async fn unreachable_server_is_a_clear_error() {
     // Nothing listens on this port (bound then released).

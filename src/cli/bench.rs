@@ -144,64 +144,48 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// `paperbot bench embed`: the local embedder against sentence-transformers
-/// (when a Python with it is given) in the same run.
+/// `paperbot bench embed`: the local embedder's two engines (packed, the
+/// default, and candle-transformers' `BertModel`), and sentence-transformers
+/// when a Python with it is given, all in the same run.
 pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use paperbot::embed::minilm::{EngineKind, MiniLm};
     let model_dir = config.embed.model_dir.clone();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let papers = synthetic(corpus, usize::MAX.min(85))?;
+    let papers = synthetic(corpus, 85)?;
     let texts: Vec<String> = papers.iter().map(Paper::embedding_text).collect();
     let queries: Vec<String> = papers
         .iter()
         .map(|p| format!("what does the paper on {} find?", p.title.to_lowercase()))
         .collect();
-    let dir = model_dir.clone();
-    let (texts2, queries2) = (texts.clone(), queries.clone());
-    let ours = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
-        let model = paperbot::embed::minilm::MiniLm::load(&dir, 32)?;
-        let refs: Vec<&str> = texts2.iter().map(String::as_str).collect();
-        model.embed(&refs[..8])?; // warm-up
-        let mut lat = Vec::new();
-        for q in &queries2 {
-            let t = Instant::now();
-            model.embed(&[q.as_str()])?;
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        lat.sort_by(f64::total_cmp);
-        let mut tp = serde_json::Map::new();
-        for b in [1usize, 4, 8, 16, 32] {
-            let t = Instant::now();
-            model.embed_batched(&refs, b)?;
-            tp.insert(b.to_string(), (refs.len() as f64 / t.elapsed().as_secs_f64()).into());
-        }
-        Ok(serde_json::json!({"query_p50_ms": percentile(&lat, 0.5), "query_p99_ms": percentile(&lat, 0.99), "throughput": tp}))
-    })
-    .await??;
+    let mut sides = Vec::new();
+    for kind in [EngineKind::Packed, EngineKind::Candle] {
+        let (dir, texts, queries) = (model_dir.clone(), texts.clone(), queries.clone());
+        let measured = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+            let model = MiniLm::load_engine(&dir, 32, kind)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            model.embed(&refs[..8])?; // warm-up
+            let mut lat = Vec::new();
+            for q in &queries {
+                let t = Instant::now();
+                model.embed(&[q.as_str()])?;
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            lat.sort_by(f64::total_cmp);
+            let mut tp = serde_json::Map::new();
+            for b in BATCHES {
+                let t = Instant::now();
+                model.embed_batched(&refs, b)?;
+                tp.insert(b.to_string(), (refs.len() as f64 / t.elapsed().as_secs_f64()).into());
+            }
+            Ok(serde_json::json!({"query_p50_ms": percentile(&lat, 0.5), "query_p99_ms": percentile(&lat, 0.99), "throughput": tp}))
+        })
+        .await??;
+        sides.push(measured);
+    }
     let baseline = match python {
-        Some(py) => {
-            let tmp = tempfile_dir()?;
-            let (tf, qf) = (tmp.join("texts.json"), tmp.join("queries.json"));
-            std::fs::write(&tf, serde_json::to_vec(&texts)?)?;
-            std::fs::write(&qf, serde_json::to_vec(&queries)?)?;
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/st_baseline.py");
-            let out = std::process::Command::new(py)
-                .arg(&script)
-                .arg(&model_dir)
-                .arg(&tf)
-                .arg(&qf)
-                .arg(threads.to_string())
-                .output()
-                .with_context(|| format!("running {}", py.display()))?;
-            let _ = std::fs::remove_dir_all(&tmp);
-            anyhow::ensure!(
-                out.status.success(),
-                "baseline failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).context("baseline output")?)
-        }
+        Some(py) => Some(sentence_transformers(py, &model_dir, &texts, &queries, threads)?),
         None => {
-            println!("(no baseline: pass --python PATH to a Python with sentence-transformers installed)");
+            println!("(no sentence-transformers baseline: pass --python PATH to a Python that has it)");
             None
         }
     };
@@ -210,54 +194,94 @@ pub async fn embed(config: &Config, corpus: &Path, python: Option<&Path>) -> any
         texts.len()
     );
     if let Some(b) = &baseline {
-        println!(
-            "baseline: sentence-transformers ({})",
-            b["library"].as_str().unwrap_or("?")
-        );
+        println!("sentence-transformers: {}", b["library"].as_str().unwrap_or("?"));
     }
-    println!("\n| metric | paperbot (candle) | sentence-transformers | ratio |");
-    println!("|---|---:|---:|---:|");
-    let row = |name: &str, ours: f64, base: Option<f64>, higher_better: bool| {
-        let (b, r) = match base {
-            Some(b) => (
-                format!("{b:.1}"),
-                format!("{:.2}", if higher_better { ours / b } else { b / ours }),
-            ),
-            None => ("-".into(), "-".into()),
-        };
-        println!("| {name} | {ours:.1} | {b} | {r} |");
+    println!(
+        "\n| metric | paperbot packed | candle-transformers | sentence-transformers | packed ÷ candle | packed ÷ s-t |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    // Ratios read "times better": > 1 means the packed engine wins.
+    let ratio = |ours: Option<f64>, other: Option<f64>, higher_better: bool| match (ours, other) {
+        (Some(o), Some(b)) if o > 0.0 && b > 0.0 => format!("{:.2}", if higher_better { o / b } else { b / o }),
+        _ => "-".into(),
     };
-    let get = |v: &serde_json::Value, k: &str| v[k].as_f64();
-    row(
-        "query latency p50 (ms)",
-        get(&ours, "query_p50_ms").unwrap_or(f64::NAN),
-        baseline.as_ref().and_then(|b| get(b, "query_p50_ms")),
-        false,
-    );
-    row(
-        "query latency p99 (ms)",
-        get(&ours, "query_p99_ms").unwrap_or(f64::NAN),
-        baseline.as_ref().and_then(|b| get(b, "query_p99_ms")),
-        false,
-    );
-    for b in ["1", "4", "8", "16", "32"] {
-        row(
-            &format!("abstracts/s, batch {b}"),
-            ours["throughput"][b].as_f64().unwrap_or(f64::NAN),
-            baseline.as_ref().and_then(|x| x["throughput"][b].as_f64()),
-            true,
+    let mut rows: Vec<(String, Box<dyn Fn(&serde_json::Value) -> Option<f64>>, bool)> = vec![
+        (
+            "query latency p50 (ms)".into(),
+            Box::new(|v| v["query_p50_ms"].as_f64()),
+            false,
+        ),
+        (
+            "query latency p99 (ms)".into(),
+            Box::new(|v| v["query_p99_ms"].as_f64()),
+            false,
+        ),
+    ];
+    for b in BATCHES {
+        let get = move |v: &serde_json::Value| v["throughput"][b.to_string()].as_f64();
+        rows.push((format!("abstracts/s, batch {b}"), Box::new(get), true));
+    }
+    for (name, get, higher_better) in rows {
+        let (packed, candle) = (get(&sides[0]), get(&sides[1]));
+        let st = baseline.as_ref().and_then(|b| get(b));
+        println!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            cell(packed),
+            cell(candle),
+            cell(st),
+            ratio(packed, candle, higher_better),
+            ratio(packed, st, higher_better)
         );
     }
     println!(
-        "\nratio > 1 means paperbot is faster. peak RSS (paperbot process): {:.0} MB",
+        "\npeak RSS (paperbot process, both engines): {:.0} MB",
         peak_rss_mb().unwrap_or(f64::NAN)
     );
     Ok(ExitCode::SUCCESS)
 }
 
+const BATCHES: [usize; 5] = [1, 4, 8, 16, 32];
+
+/// Runs bench/st_baseline.py with `python` on the same texts and threads.
+fn sentence_transformers(
+    python: &Path,
+    model_dir: &Path,
+    texts: &[String],
+    queries: &[String],
+    threads: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let tmp = tempfile_dir()?;
+    let (tf, qf) = (tmp.join("texts.json"), tmp.join("queries.json"));
+    std::fs::write(&tf, serde_json::to_vec(texts)?)?;
+    std::fs::write(&qf, serde_json::to_vec(queries)?)?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/st_baseline.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(model_dir)
+        .arg(&tf)
+        .arg(&qf)
+        .arg(threads.to_string())
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    anyhow::ensure!(
+        out.status.success(),
+        "sentence-transformers baseline failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).context("sentence-transformers baseline output")
+}
+
 /// `paperbot bench search`: query latency on synthetic libraries, against an
 /// exact brute-force scan over the same vectors, with the ANN's recall@10.
-pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode> {
+pub async fn search(
+    config: &Config,
+    corpus: &Path,
+    sizes: &[usize],
+    queries: usize,
+    vectors: Vectors,
+) -> anyhow::Result<ExitCode> {
     use paperbot::store::{
         CollectionMeta, PaperPoint, PaperVectors, SearchFilter, SearchMode, SearchRequest, SparseVec, StoredPaper,
     };
@@ -265,12 +289,25 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
     let mut rng = fastrand::Rng::with_seed(42);
     let unit = |rng: &mut fastrand::Rng| {
         let v: Vec<f32> = (0..DIM).map(|_| rng.f32() * 2.0 - 1.0).collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+        normalized(v)
     };
-    println!(
-        "search benchmark: synthetic papers, {DIM}-d dense + BM25-like sparse, {queries} queries, k=10, embedded Qdrant Edge (HNSW)\n"
-    );
+    let pool = match vectors {
+        Vectors::Real => Some(RealPool::build(config, corpus, queries).await?),
+        Vectors::Random => None,
+    };
+    match &pool {
+        Some(p) => println!(
+            "search benchmark: papers = mixtures of two real MiniLM embeddings of sentences from {} ({} sentences), \
+             queries = MiniLM embeddings of {} questions about its papers; BM25 of the same texts; k=10, embedded Qdrant Edge (HNSW)\n",
+            corpus.display(),
+            p.sentences.len(),
+            p.questions.len()
+        ),
+        None => println!(
+            "search benchmark: uniformly random {DIM}-d papers (no neighbourhood structure, the worst case for HNSW) + random sparse, \
+             {queries} queries near papers, k=10, embedded Qdrant Edge (HNSW)\n"
+        ),
+    }
     println!(
         "| papers | query | p50 ms | p99 ms | exact scan p50 ms | speed-up vs exact | recall@10 vs exact | peak RSS MB |"
     );
@@ -289,12 +326,20 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
         for start in (0..n).step_by(1_000) {
             let mut points = Vec::new();
             for i in start..(start + 1_000).min(n) {
-                let dense = unit(&mut rng);
+                let (dense, indices, values) = match &pool {
+                    Some(p) => {
+                        let (dense, sparse) = p.paper(&mut rng);
+                        (dense, sparse.indices, sparse.values)
+                    }
+                    None => {
+                        let mut indices: Vec<u32> = (0..20).map(|_| rng.u32(0..30_000)).collect();
+                        indices.sort_unstable();
+                        indices.dedup();
+                        let values = indices.iter().map(|_| rng.f32() + 0.1).collect();
+                        (unit(&mut rng), indices, values)
+                    }
+                };
                 dense_all.push(dense.clone());
-                let mut indices: Vec<u32> = (0..20).map(|_| rng.u32(0..30_000)).collect();
-                indices.sort_unstable();
-                indices.dedup();
-                let values = indices.iter().map(|_| rng.f32() + 0.1).collect();
                 let mut stored = template.clone();
                 stored.paper.title = format!("synthetic paper {i}");
                 stored.paper.id = PaperId::from_title(&stored.paper.title);
@@ -309,9 +354,13 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
             store.upsert(points).await?;
         }
         store.optimize().await?;
-        // Queries: perturbed library vectors, as real questions land near papers.
+        // Queries: real questions' embeddings, or perturbed library vectors
+        // (real questions land near papers).
         let qs: Vec<(Vec<f32>, SparseVec)> = (0..queries)
-            .map(|_| {
+            .map(|i| {
+                if let Some(p) = &pool {
+                    return p.questions[i % p.questions.len()].clone();
+                }
                 let base = &dense_all[rng.usize(..n)];
                 let noise = unit(&mut rng);
                 let v: Vec<f32> = base.iter().zip(&noise).map(|(a, b)| a + 0.6 * b).collect();
@@ -392,4 +441,93 @@ pub async fn search(sizes: &[usize], queries: usize) -> anyhow::Result<ExitCode>
         "\nexact scan = brute-force cosine over the same in-memory vectors (candle matrix-vector product); hybrid adds a BM25 prefetch and RRF fusion."
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `bench search` fills its libraries with.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vectors {
+    /// Mixtures of real MiniLM sentence embeddings (the distribution HNSW sees in use)
+    Real,
+    /// Uniformly random unit vectors (no neighbourhood structure: HNSW's worst case)
+    Random,
+}
+
+fn normalized(v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.into_iter().map(|x| x / n).collect()
+}
+
+/// Real embeddings to build benchmark libraries from: every sentence of the
+/// corpus's abstracts and a question per paper, embedded with MiniLM. A
+/// library paper is a weighted mixture of two sentence embeddings (so 10^5
+/// distinct papers keep the geometry of real embeddings without embedding
+/// 10^5 texts), with the BM25 vector of those two sentences.
+struct RealPool {
+    sentences: Vec<(Vec<f32>, String)>,
+    questions: Vec<(Vec<f32>, paperbot::store::SparseVec)>,
+    bm25: paperbot::embed::Bm25,
+}
+
+impl RealPool {
+    async fn build(config: &Config, corpus: &Path, queries: usize) -> anyhow::Result<RealPool> {
+        let papers = paperbot::sources::load_file(corpus).await?.papers;
+        let mut sentences: Vec<String> = papers
+            .iter()
+            .flat_map(|p| {
+                p.abstract_text
+                    .split(". ")
+                    .map(str::trim)
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| s.len() >= 40)
+            .collect();
+        sentences.sort();
+        sentences.dedup();
+        let questions: Vec<String> = papers
+            .iter()
+            .flat_map(|p| {
+                [
+                    format!("what does the paper on {} find?", p.title.to_lowercase()),
+                    format!(
+                        "which papers look at {}",
+                        p.abstract_text
+                            .split_whitespace()
+                            .take(12)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                ]
+            })
+            .take(queries.max(1))
+            .collect();
+        let model_dir = config.embed.model_dir.clone();
+        let (s2, q2) = (sentences.clone(), questions.clone());
+        let (se, qe) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let model = paperbot::embed::minilm::MiniLm::load(&model_dir, 32)?;
+            let s: Vec<&str> = s2.iter().map(String::as_str).collect();
+            let q: Vec<&str> = q2.iter().map(String::as_str).collect();
+            Ok((model.embed(&s)?, model.embed(&q)?))
+        })
+        .await??;
+        let bm25 = paperbot::embed::Bm25::default();
+        Ok(RealPool {
+            questions: qe
+                .into_iter()
+                .zip(&questions)
+                .map(|(v, q)| (v, bm25.query(q)))
+                .collect(),
+            sentences: se.into_iter().zip(sentences).collect(),
+            bm25,
+        })
+    }
+
+    fn paper(&self, rng: &mut fastrand::Rng) -> (Vec<f32>, paperbot::store::SparseVec) {
+        let (a, b) = (rng.usize(..self.sentences.len()), rng.usize(..self.sentences.len()));
+        let w = 0.3 + 0.4 * rng.f32();
+        let (ea, ta) = &self.sentences[a];
+        let (eb, tb) = &self.sentences[b];
+        let dense = normalized(ea.iter().zip(eb).map(|(x, y)| w * x + (1.0 - w) * y).collect());
+        (dense, self.bm25.document(&format!("{ta} {tb}")))
+    }
 }

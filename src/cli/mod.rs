@@ -102,7 +102,15 @@ pub enum Command {
     /// One round of continuous ingestion: HF daily papers for the last sync.hf_days days, sync.arxiv_queries
     Sync,
     /// Run the Discord bot (token from DISCORD_TOKEN); stops cleanly on SIGTERM/Ctrl-C
-    Serve,
+    Serve {
+        /// Discord shards in the whole deployment [config: discord.shard_total]
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
+        /// The shards this process runs: `a..b` (b excluded) or `a..=b`
+        /// [default: all of them; config: discord.shard_first/shard_last]
+        #[arg(long, value_name = "RANGE", value_parser = parse_shard_range, requires = "shards")]
+        shard_range: Option<(u32, u32)>,
+    },
     /// Papers most like a given paper (by id or title)
     Related {
         /// An arXiv id, a title- id, or (part of) a title
@@ -170,8 +178,14 @@ pub enum BenchWhat {
         /// Library sizes
         #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
         sizes: Vec<usize>,
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 170)]
         queries: usize,
+        /// What the libraries are made of
+        #[arg(long, value_enum, default_value_t = bench::Vectors::Real)]
+        vectors: bench::Vectors,
+        /// Corpus the real vectors come from
+        #[arg(long, default_value = "corpus/hf-papers-page.txt")]
+        corpus: PathBuf,
     },
     /// Ingest throughput on the sample corpus repeated to N papers
     Ingest {
@@ -238,9 +252,27 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         } => digest::run(&config, &secrets, topics, &since, max, min_upvotes, json).await,
         Command::Config { check } => config::run(&config, &secrets, check),
         Command::Sync => ingest::sync(&config, &secrets).await,
-        Command::Serve => paperbot::discord::serve(&config, &secrets)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Serve { shards, shard_range } => {
+            if let Some(total) = shards {
+                let (first, last) = shard_range.unwrap_or((0, total.saturating_sub(1)));
+                (
+                    config.discord.shard_total,
+                    config.discord.shard_first,
+                    config.discord.shard_last,
+                ) = (total, first, last);
+            }
+            // Refuse to start on a configuration `config --check` would reject.
+            let problems = config::problems(&config, &secrets);
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("error: {p}");
+                }
+                return Ok(ExitCode::from(2));
+            }
+            paperbot::discord::serve(&config, &secrets)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Related { paper, k, json } => search::related(&config, &secrets, &paper, k, json).await,
         Command::Eval { file, json } => eval::run(&config, &secrets, &file, json).await,
         Command::Stats { json } => stats::run(&config, &secrets, json).await,
@@ -250,8 +282,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             what: BenchWhat::Embed { python, corpus },
         } => bench::embed(&config, &corpus, python.as_deref()).await,
         Command::Bench {
-            what: BenchWhat::Search { sizes, queries },
-        } => bench::search(&sizes, queries).await,
+            what:
+                BenchWhat::Search {
+                    sizes,
+                    queries,
+                    vectors,
+                    corpus,
+                },
+        } => bench::search(&config, &corpus, &sizes, queries, vectors).await,
         Command::Bench {
             what:
                 BenchWhat::Ingest {
@@ -268,5 +306,43 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             query,
             question,
         } => quickstart::run(&config, &secrets, &corpus, &query, &question).await,
+    }
+}
+
+/// `a..b` (half-open, as in Rust) or `a..=b` (inclusive), as (first, last).
+fn parse_shard_range(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not a shard range like 0..2 or 0..=1");
+    let (a, b, inclusive) = match s.split_once("..=") {
+        Some((a, b)) => (a, b, true),
+        None => {
+            let (a, b) = s.split_once("..").ok_or_else(bad)?;
+            (a, b, false)
+        }
+    };
+    let first: u32 = a.trim().parse().map_err(|_| bad())?;
+    let end: u32 = b.trim().parse().map_err(|_| bad())?;
+    let last = if inclusive {
+        end
+    } else {
+        end.checked_sub(1).ok_or_else(|| format!("`{s}` is empty"))?
+    };
+    if last < first {
+        return Err(format!("`{s}` is empty"));
+    }
+    Ok((first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shard_range;
+
+    #[test]
+    fn shard_ranges_parse_both_ways() {
+        assert_eq!(parse_shard_range("0..2"), Ok((0, 1)));
+        assert_eq!(parse_shard_range("2..=3"), Ok((2, 3)));
+        assert_eq!(parse_shard_range("4..5"), Ok((4, 4)));
+        for bad in ["3..3", "3..=2", "1-2", "a..b", "..2", "2.."] {
+            assert!(parse_shard_range(bad).is_err(), "{bad}");
+        }
     }
 }

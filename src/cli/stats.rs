@@ -8,15 +8,26 @@ use paperbot::store::{self, PaperStore};
 pub async fn run(config: &Config, secrets: &Secrets, json: bool) -> anyhow::Result<ExitCode> {
     let s = paperbot::library::open_store(config, secrets)?;
     let stats = store::stats(&s).await?;
+    // On a server or cluster, where the papers live (shards × replicas).
+    let placement = match &s {
+        store::AnyStore::Server(server) if stats.count > 0 => Some(server.placement(false).await?),
+        _ => None,
+    };
     if json {
         let mut v = serde_json::to_value(&stats)?;
         v["backend"] = s.describe().into();
+        if let Some(p) = &placement {
+            v["placement"] = serde_json::to_value(p)?;
+        }
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     let date =
         |d: Option<chrono::DateTime<chrono::Utc>>| d.map_or("-".to_string(), |d| d.format("%Y-%m-%d").to_string());
     println!("backend:    {}", s.describe());
+    if let Some(p) = &placement {
+        println!("placement:  {}", p.summary());
+    }
     println!("papers:     {}", stats.count);
     println!(
         "published:  {} .. {}",

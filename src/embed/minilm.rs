@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use super::EmbedError;
+use super::encoder::Encoder;
 
 /// sentence-transformers' `max_seq_length` for this model. The shipped
 /// tokenizer.json pads/truncates to a fixed 128; that is overridden here.
@@ -24,10 +25,25 @@ pub const NAME: &str = "sentence-transformers/all-MiniLM-L6-v2";
 pub const REQUIRED_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 
 pub struct MiniLm {
-    model: BertModel,
+    engine: Engine,
     tokenizer: Tokenizer,
-    device: Device,
     batch_size: usize,
+}
+
+/// Which forward pass runs the model. Both read the same files and give the
+/// same vectors (cosine > 0.99999); `Packed` is the default for speed,
+/// `Candle` is candle-transformers' `BertModel`, kept as the reference the
+/// packed pass is tested and benchmarked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    #[default]
+    Packed,
+    Candle,
+}
+
+enum Engine {
+    Packed(Encoder),
+    Candle { model: BertModel, device: Device },
 }
 
 /// Raises glibc's mmap and trim thresholds once per process. Each batch
@@ -51,6 +67,11 @@ fn tune_allocator() {
 
 impl MiniLm {
     pub fn load(dir: &Path, batch_size: usize) -> Result<MiniLm, EmbedError> {
+        Self::load_engine(dir, batch_size, EngineKind::default())
+    }
+
+    /// [`Self::load`] with a chosen forward pass (tests and benchmarks).
+    pub fn load_engine(dir: &Path, batch_size: usize, kind: EngineKind) -> Result<MiniLm, EmbedError> {
         tune_allocator();
         for f in REQUIRED_FILES {
             if !dir.join(f).is_file() {
@@ -75,21 +96,27 @@ impl MiniLm {
                 ..Default::default()
             }))
             .map_err(|e| load_err("tokenizer truncation", &e))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
-        let device = Device::Cpu;
+        // No padding: the packed engine needs none, the candle engine pads
+        // its batches itself.
+        tokenizer.with_padding(None);
         let weights: PathBuf = dir.join("model.safetensors");
-        // SAFETY: the file is memory-mapped read-only; paperbot never writes
-        // model files while running (fetch writes to a temp dir and renames).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }
-            .map_err(|e| load_err("model.safetensors", &e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| load_err("model.safetensors", &e))?;
+        let engine = match kind {
+            EngineKind::Packed => {
+                Engine::Packed(Encoder::load(&weights, &config).map_err(|e| load_err("model.safetensors", &e))?)
+            }
+            EngineKind::Candle => {
+                let device = Device::Cpu;
+                // SAFETY: the file is memory-mapped read-only; paperbot never writes
+                // model files while running (fetch writes to a temp dir and renames).
+                let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }
+                    .map_err(|e| load_err("model.safetensors", &e))?;
+                let model = BertModel::load(vb, &config).map_err(|e| load_err("model.safetensors", &e))?;
+                Engine::Candle { model, device }
+            }
+        };
         Ok(MiniLm {
-            model,
+            engine,
             tokenizer,
-            device,
             batch_size: batch_size.max(1),
         })
     }
@@ -125,21 +152,27 @@ impl MiniLm {
             .tokenizer
             .encode_batch(batch.to_vec(), true)
             .map_err(|e| inference(&e))?;
-        let len = encodings.first().map_or(0, |e| e.get_ids().len());
+        let (model, device) = match &self.engine {
+            Engine::Packed(encoder) => {
+                let ids: Vec<Vec<u32>> = encodings.iter().map(|e| e.get_ids().to_vec()).collect();
+                return encoder.embed(&ids).map_err(|e| inference(&e));
+            }
+            Engine::Candle { model, device } => (model, device),
+        };
+        // Right-padded to the batch's longest text, masked.
+        let len = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
         let n = encodings.len();
-        let mut ids = Vec::with_capacity(n * len);
-        let mut mask = Vec::with_capacity(n * len);
-        for e in &encodings {
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
+        let mut ids = vec![0u32; n * len];
+        let mut mask = vec![0u32; n * len];
+        for (row, e) in encodings.iter().enumerate() {
+            let real = e.get_ids();
+            ids[row * len..][..real.len()].copy_from_slice(real);
+            mask[row * len..][..real.len()].fill(1);
         }
-        let ids = Tensor::from_vec(ids, (n, len), &self.device).map_err(|e| inference(&e))?;
-        let mask = Tensor::from_vec(mask, (n, len), &self.device).map_err(|e| inference(&e))?;
+        let ids = Tensor::from_vec(ids, (n, len), device).map_err(|e| inference(&e))?;
+        let mask = Tensor::from_vec(mask, (n, len), device).map_err(|e| inference(&e))?;
         let type_ids = ids.zeros_like().map_err(|e| inference(&e))?;
-        let hidden = self
-            .model
-            .forward(&ids, &type_ids, Some(&mask))
-            .map_err(|e| inference(&e))?;
+        let hidden = model.forward(&ids, &type_ids, Some(&mask)).map_err(|e| inference(&e))?;
         // Mean over real tokens only, then L2-normalise.
         let pooled = (|| {
             let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;

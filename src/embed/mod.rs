@@ -5,6 +5,7 @@
 //! it always runs on the blocking pool, never on an async worker.
 
 pub mod bm25;
+pub mod encoder;
 pub mod minilm;
 pub mod model;
 pub mod openai;

@@ -409,7 +409,97 @@ impl PaperStore for ServerStore {
     }
 }
 
+/// Where a collection's data lives in a cluster, as the node we talk to
+/// sees it: shard count, replication factor and every replica.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Placement {
+    pub collection: String,
+    pub shard_number: u32,
+    pub replication_factor: u32,
+    /// (shard id, peer id, state) for every replica, sorted.
+    pub replicas: Vec<(u32, u64, String)>,
+}
+
+impl Placement {
+    /// Peers holding at least one replica.
+    pub fn peers(&self) -> std::collections::BTreeSet<u64> {
+        self.replicas.iter().map(|r| r.1).collect()
+    }
+
+    /// Replicas of each shard, by shard id.
+    pub fn replicas_per_shard(&self) -> std::collections::BTreeMap<u32, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for (shard, _, _) in &self.replicas {
+            *out.entry(*shard).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// One line for `paperbot stats`.
+    pub fn summary(&self) -> String {
+        let inactive = self.replicas.iter().filter(|r| r.2 != "Active").count();
+        format!(
+            "{} shard(s) x replication {} = {} replicas on {} peer(s){}",
+            self.shard_number,
+            self.replication_factor,
+            self.replicas.len(),
+            self.peers().len(),
+            if inactive == 0 {
+                ", all active".to_string()
+            } else {
+                format!(", {inactive} not active")
+            }
+        )
+    }
+}
+
 impl ServerStore {
+    /// The papers collection's shards and replicas (`state` = false) or the
+    /// state collection's (`state` = true).
+    #[tracing::instrument(skip(self), fields(url = %self.config.url))]
+    pub async fn placement(&self, state: bool) -> StoreResult<Placement> {
+        use qdrant_client::qdrant::ReplicaState;
+        let name = if state {
+            self.state_name()
+        } else {
+            self.name().to_string()
+        };
+        let info = self
+            .client
+            .collection_info(&name)
+            .await
+            .map_err(|e| self.err("collection_info", e))?;
+        let params = info
+            .result
+            .and_then(|r| r.config)
+            .and_then(|c| c.params)
+            .unwrap_or_default();
+        let cluster = self
+            .client
+            .collection_cluster_info(&name)
+            .await
+            .map_err(|e| self.err("collection_cluster_info", e))?;
+        let state_name = |s: i32| ReplicaState::try_from(s).map_or_else(|_| format!("state {s}"), |s| format!("{s:?}"));
+        let mut replicas: Vec<(u32, u64, String)> = cluster
+            .local_shards
+            .iter()
+            .map(|l| (l.shard_id, cluster.peer_id, state_name(l.state)))
+            .chain(
+                cluster
+                    .remote_shards
+                    .iter()
+                    .map(|r| (r.shard_id, r.peer_id, state_name(r.state))),
+            )
+            .collect();
+        replicas.sort();
+        Ok(Placement {
+            collection: name,
+            shard_number: params.shard_number,
+            replication_factor: params.replication_factor.unwrap_or(1),
+            replicas,
+        })
+    }
+
     fn state_name(&self) -> String {
         format!("{}_state", self.config.collection)
     }
