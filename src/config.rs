@@ -1,12 +1,15 @@
-//! Configuration: defaults that work with zero setup, overridden by
-//! `paperbot.toml` (or `--config FILE`), then by `PAPERBOT_*` environment
-//! variables (`__` separates sections: `PAPERBOT_EMBED__BATCH_SIZE=16`), then
-//! by command-line flags. Unknown keys are errors that name the key.
+//! The user's settings, as one tree: defaults that work with zero setup,
+//! overridden by `paperbot.toml` (or `--config FILE`), then by `PAPERBOT_*`
+//! environment variables (`__` separates sections:
+//! `PAPERBOT_EMBED__BATCH_SIZE=16`), then by command-line flags. Unknown keys
+//! are errors that name the key.
 //!
-//! Secrets never live here: they are read from the environment only
-//! ([`Secrets`]) and are redacted wherever they could be printed.
+//! Each section is owned by the module it configures ([`StoreConfig`] by
+//! `store`, [`SearchConfig`] by `retrieve`, …); this root only gathers them.
+//! Part of the wiring layer: only [`crate::app`] and the CLI read it.
+//! Secrets never live here: they come from the environment only
+//! ([`crate::secret::Secrets`]).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -18,8 +21,10 @@ use crate::answer::llm::LlmConfig;
 use crate::discord::DiscordConfig;
 use crate::embed::EmbedConfig;
 use crate::ops::OpsConfig;
+use crate::retrieve::SearchConfig;
+use crate::secret::SECRET_VARS;
 use crate::sources::HttpConfig;
-use crate::store::SearchMode;
+use crate::store::StoreConfig;
 use crate::sync::SyncConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,62 +60,13 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreConfig {
-    /// A Qdrant server's gRPC URL (e.g. `http://localhost:6334`). Unset: the
-    /// embedded Qdrant Edge store under `data_dir`.
-    pub qdrant_url: Option<String>,
-    pub collection: String,
-    /// Server only: shards and replicas for a cluster.
-    pub shard_number: Option<u32>,
-    pub replication_factor: Option<u32>,
-    pub timeout_secs: u64,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            qdrant_url: None,
-            collection: "papers".into(),
-            shard_number: None,
-            replication_factor: None,
-            timeout_secs: 30,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SearchConfig {
-    pub k: usize,
-    pub mode: SearchMode,
-    /// Candidates each retriever contributes to fusion.
-    pub prefetch: usize,
-    /// Below this cosine for the best dense match, nothing in the library is
-    /// relevant (calibrated with `paperbot eval`).
-    pub min_relevance: f32,
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        SearchConfig {
-            k: 10,
-            mode: SearchMode::Hybrid,
-            prefetch: 50,
-            min_relevance: 0.35,
-        }
-    }
-}
-
-/// Environment variables that hold secrets, not configuration.
-const SECRET_VARS: [&str; 4] = ["qdrant_api_key", "embed_api_key", "llm_api_key", "discord_token"];
 /// `PAPERBOT_*` variables that steer loading rather than set keys.
 const CONTROL_VARS: [&str; 2] = ["config", "log"];
 
 impl Config {
     /// Loads defaults ← file ← environment. `file` None means `paperbot.toml`
     /// if present (or `PAPERBOT_CONFIG`).
+    #[allow(clippy::result_large_err)] // figment's error carries the key path and source
     pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
         Self::figment(file).extract()
     }
@@ -140,53 +96,8 @@ impl Config {
     }
 }
 
-/// A secret string: never printed, never serialised in clear.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Secrets, from the environment only.
-#[derive(Debug, Clone, Default)]
-pub struct Secrets {
-    pub qdrant_api_key: Option<Secret>,
-    /// For the OpenAI-compatible embedder (falls back to `OPENAI_API_KEY`).
-    pub embed_api_key: Option<Secret>,
-    /// For the LLM endpoint (falls back to `OPENAI_API_KEY`).
-    pub llm_api_key: Option<Secret>,
-    /// The bot token (`DISCORD_TOKEN`, or `PAPERBOT_DISCORD_TOKEN`).
-    pub discord_token: Option<Secret>,
-}
-
-impl Secrets {
-    pub fn from_env() -> Secrets {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(Secret);
-        Secrets {
-            qdrant_api_key: var("PAPERBOT_QDRANT_API_KEY"),
-            embed_api_key: var("PAPERBOT_EMBED_API_KEY").or_else(|| var("OPENAI_API_KEY")),
-            llm_api_key: var("PAPERBOT_LLM_API_KEY").or_else(|| var("OPENAI_API_KEY")),
-            discord_token: var("DISCORD_TOKEN").or_else(|| var("PAPERBOT_DISCORD_TOKEN")),
-        }
-    }
-}
-
 #[cfg(test)]
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -220,11 +131,5 @@ mod tests {
             assert!(err.contains("batch_sise"), "{err}");
             Ok(())
         });
-    }
-
-    #[test]
-    fn secrets_are_redacted() {
-        let s = Secret("sk-live-123".into());
-        assert_eq!(format!("{s:?}"), "Secret(***)");
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::library::{Library, LibraryError};
 use crate::paper::normalise_title;
-use crate::retrieve::{self, SearchOptions};
+use crate::retrieve::{self, SearchConfig};
 use crate::store::{PaperStore, SearchMode};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,18 +75,15 @@ pub struct Outcome {
     pub top_relevance: f32,
 }
 
-/// Runs every question in `mode`.
+/// Runs every question in `mode`, otherwise searching as `search` says.
 pub async fn run_mode<S: PaperStore>(
     lib: &Library<S>,
     questions: &[Question],
+    search: &SearchConfig,
     mode: SearchMode,
 ) -> Result<Vec<Outcome>, LibraryError> {
-    let opts = SearchOptions {
-        k: 10,
-        mode,
-        prefetch: 50,
-        ..Default::default()
-    };
+    let mut opts = search.options(10);
+    opts.mode = mode;
     let mut out = Vec::with_capacity(questions.len());
     for q in questions {
         let result = retrieve::search_with_relevance(lib, &q.question, &opts).await?;

@@ -128,6 +128,14 @@ pub async fn ingest<S: PaperStore>(
     }
     lib.store.optimize().await?;
     lib.store.flush().await?;
-    crate::metrics::metrics().ingest(&counts);
+    let m = crate::metrics::metrics();
+    for (kind, n) in [
+        ("new", counts.new),
+        ("updated", counts.updated),
+        ("unchanged", counts.unchanged),
+        ("skipped", counts.skipped),
+    ] {
+        m.ingested(kind, n);
+    }
     Ok(counts)
 }

@@ -14,11 +14,14 @@
 //! - [`answer`] turns retrieved abstracts into answers whose every citation
 //!   is checked (LLM through any OpenAI-compatible API, or offline extracts);
 //! - [`digest`]: what is new since a time, ranked, with an overview;
-//! - [`discord`]: the serenity adapter (slash commands, mentions, threads).
+//! - [`discord`]: the serenity adapter (slash commands, mentions, threads);
+//! - [`app`] wires it all from one [`config::Config`] (the only place,
+//!   with the binary's CLI, that knows the whole configuration).
 //!
 //! See ARCHITECTURE.md for the invariants that keep these layers apart.
 
 pub mod answer;
+pub mod app;
 pub mod config;
 pub mod digest;
 pub mod discord;
@@ -31,6 +34,7 @@ pub mod ops;
 pub mod paper;
 pub mod retrieve;
 pub mod retry;
+pub mod secret;
 pub mod sources;
 pub mod store;
 pub mod sync;

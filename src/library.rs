@@ -1,12 +1,11 @@
-//! [`Library`]: the store plus the embedders that fill and query it. The one
-//! handle the CLI (and later the bot) holds.
+//! [`Library`]: a store plus the embedders that fill and query it, checked
+//! to match (a library is only ever queried with vectors from the embedder
+//! that built it). The one handle ingest, retrieval and answers share.
 
 use std::sync::Arc;
 
-use crate::config::{Config, Secrets};
-use crate::embed::{Bm25, DenseEmbedder, EmbedError};
-use crate::store::edge::EdgeStore;
-use crate::store::server::{ServerConfig, ServerStore};
+use crate::embed::{Bm25, DenseEmbedder, EmbedConfig, EmbedError};
+use crate::secret::Secret;
 use crate::store::{AnyStore, CollectionMeta, PaperStore, StoreError};
 
 pub struct Library<S: PaperStore = AnyStore> {
@@ -25,34 +24,15 @@ pub enum LibraryError {
     Bm25(String),
 }
 
-/// Opens the configured backend (server when `store.qdrant_url` is set).
-pub fn open_store(config: &Config, secrets: &Secrets) -> Result<AnyStore, StoreError> {
-    match &config.store.qdrant_url {
-        Some(url) => Ok(AnyStore::Server(ServerStore::connect(ServerConfig {
-            url: url.clone(),
-            api_key: secrets.qdrant_api_key.as_ref().map(|s| s.expose().to_string()),
-            collection: config.store.collection.clone(),
-            shard_number: config.store.shard_number,
-            replication_factor: config.store.replication_factor,
-            timeout: std::time::Duration::from_secs(config.store.timeout_secs),
-        })?)),
-        None => Ok(AnyStore::Edge(EdgeStore::open(&config.data_dir)?)),
-    }
-}
-
-impl Library<AnyStore> {
-    /// Opens store and embedders from configuration and checks that the
-    /// library (if it exists) was built by the same embedder.
-    pub async fn open(config: &Config, secrets: &Secrets) -> Result<Library, LibraryError> {
-        let store = open_store(config, secrets)?;
-        let dense =
-            DenseEmbedder::from_config(&config.embed, secrets.embed_api_key.as_ref().map(|s| s.expose())).await?;
-        let bm25 = Bm25::new(config.embed.bm25_avg_len).map_err(LibraryError::Bm25)?;
+impl<S: PaperStore> Library<S> {
+    /// Loads the configured embedders over `store` and checks that the
+    /// library (if it exists) was built by the same dense embedder.
+    pub async fn open(store: S, embed: &EmbedConfig, api_key: Option<&Secret>) -> Result<Library<S>, LibraryError> {
+        let dense = DenseEmbedder::from_config(embed, api_key).await?;
+        let bm25 = Bm25::new(embed.bm25_avg_len).map_err(LibraryError::Bm25)?;
         Library::new(store, dense, Arc::new(bm25)).await
     }
-}
 
-impl<S: PaperStore> Library<S> {
     pub async fn new(store: S, dense: DenseEmbedder, bm25: Arc<Bm25>) -> Result<Library<S>, LibraryError> {
         let lib = Library { store, dense, bm25 };
         if let Some(found) = lib.store.meta().await? {

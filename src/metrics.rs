@@ -108,17 +108,11 @@ impl Metrics {
             .inc_by(n as u64);
     }
 
-    pub fn ingest(&self, counts: &crate::ingest::IngestCounts) {
-        for (kind, n) in [
-            ("new", counts.new),
-            ("updated", counts.updated),
-            ("unchanged", counts.unchanged),
-            ("skipped", counts.skipped),
-        ] {
-            self.ingested
-                .get_or_create(&IngestKind { kind: kind.into() })
-                .inc_by(n as u64);
-        }
+    /// Papers ingest wrote or passed over, by kind (`new`, `updated`, …).
+    pub fn ingested(&self, kind: &str, n: usize) {
+        self.ingested
+            .get_or_create(&IngestKind { kind: kind.into() })
+            .inc_by(n as u64);
     }
 
     /// The text exposition format.

@@ -29,25 +29,26 @@ pub enum PaperId {
 }
 
 impl PaperId {
-    /// Parses an arXiv id in any common spelling (`arXiv:2401.01234v2`,
-    /// `https://arxiv.org/abs/2401.01234v2`, `cond-mat/0102536v1`) and drops
-    /// the version, so every version maps to one paper.
+    /// Parses an arXiv id in any common spelling and drops the version, so
+    /// every version maps to one paper: `2401.01234v2`, `arXiv:2401.01234`,
+    /// `cond-mat/0102536v1`, and links to it on arxiv.org (`/abs/`, `/pdf/`,
+    /// `/html/`, with or without `www.`/`export.`, a `.pdf` suffix, a query
+    /// or fragment) or huggingface.co (`/papers/`).
     pub fn arxiv(raw: &str) -> Option<PaperId> {
         let mut s = raw.trim();
-        for prefix in [
-            "https://arxiv.org/abs/",
-            "http://arxiv.org/abs/",
-            "https://arxiv.org/pdf/",
-            "http://arxiv.org/pdf/",
-            "https://huggingface.co/papers/",
-            "arXiv:",
-            "arxiv:",
-        ] {
-            if let Some(rest) = s.strip_prefix(prefix) {
-                s = rest;
-            }
+        if let Some(rest) = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")) {
+            let rest = rest.split(['?', '#']).next().unwrap_or_default();
+            let (host, path) = rest.split_once('/')?;
+            let host = host.trim_start_matches("www.").trim_start_matches("export.");
+            s = match host {
+                "arxiv.org" => ["abs/", "pdf/", "html/"].iter().find_map(|p| path.strip_prefix(p))?,
+                "huggingface.co" => path.strip_prefix("papers/")?,
+                _ => return None,
+            };
+        } else if let Some(rest) = s.strip_prefix("arXiv:").or_else(|| s.strip_prefix("arxiv:")) {
+            s = rest.trim();
         }
-        let s = s.trim_end_matches(".pdf").trim_end_matches('/');
+        let s = s.trim_end_matches('/').trim_end_matches(".pdf");
         let base = strip_version(s);
         is_arxiv_id(base).then(|| PaperId::Arxiv(base.to_string()))
     }
@@ -343,16 +344,16 @@ fn strip_tags(raw: &str) -> String {
     while let Some((i, c)) = chars.next() {
         if c == '<' {
             let next = raw[i + 1..].chars().next();
-            if next.is_some_and(|n| n.is_ascii_alphabetic() || n == '/' || n == '!') {
-                if let Some(end) = raw[i..].find('>') {
-                    // Skip to after the closing '>'.
-                    let stop = i + end;
-                    while chars.peek().is_some_and(|&(j, _)| j <= stop) {
-                        chars.next();
-                    }
-                    out.push(' ');
-                    continue;
+            if next.is_some_and(|n| n.is_ascii_alphabetic() || n == '/' || n == '!')
+                && let Some(end) = raw[i..].find('>')
+            {
+                // Skip to after the closing '>'.
+                let stop = i + end;
+                while chars.peek().is_some_and(|&(j, _)| j <= stop) {
+                    chars.next();
                 }
+                out.push(' ');
+                continue;
             }
         }
         out.push(c);
@@ -370,6 +371,14 @@ pub fn normalise_title(title: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Whether every one of `words` starts some word of `title` (both
+/// normalised): how a typed title prefix matches a stored title.
+pub fn title_has_words(title: &str, words: &[String]) -> bool {
+    words
+        .iter()
+        .all(|w| title.split_whitespace().any(|t| t.starts_with(w.as_str())))
 }
 
 #[cfg(test)]
@@ -390,6 +399,19 @@ mod tests {
                 .as_str(),
             "cond-mat/0102536"
         );
+        for link in [
+            "https://arxiv.org/pdf/2401.01234v3",
+            "https://arxiv.org/pdf/2401.01234v3.pdf",
+            "https://arxiv.org/html/2401.01234v1/",
+            "https://www.arxiv.org/abs/2401.01234?context=cs",
+            "http://export.arxiv.org/abs/2401.01234#x",
+            "https://huggingface.co/papers/2401.01234",
+            " arXiv: 2401.01234 ",
+        ] {
+            assert_eq!(PaperId::arxiv(link), Some(a.clone()), "{link}");
+        }
+        assert!(PaperId::arxiv("https://example.com/abs/2401.01234").is_none());
+        assert!(PaperId::arxiv("https://arxiv.org/list/cs.CL/recent").is_none());
         assert!(PaperId::arxiv("not an id").is_none());
         assert!(PaperId::arxiv("12345.6789").is_none());
     }

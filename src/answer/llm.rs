@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Where the LLM is and how to treat it. No `base_url`: offline (extractive) mode.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -19,8 +19,8 @@ use tracing::Instrument;
 
 use crate::library::{Library, LibraryError};
 use crate::paper::{Paper, PaperId};
-use crate::retrieve::{self, SearchOptions};
-use crate::store::{AnyStore, PaperStore, SearchFilter, SearchMode};
+use crate::retrieve::{self, SearchConfig};
+use crate::store::{AnyStore, PaperStore, SearchFilter};
 use citations::CitationGate;
 use llm::{LlmClient, LlmError};
 use prompts::{NOT_COVERED, PromptError, Prompts, SourceDoc, TurnDoc};
@@ -187,66 +187,33 @@ impl AskError {
     }
 }
 
-/// Why an [`Answerer`] could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error(transparent)]
-    Library(#[from] LibraryError),
-    #[error(transparent)]
-    Prompt(#[from] PromptError),
-    #[error(transparent)]
-    Llm(#[from] LlmError),
-}
-
-impl Answerer<AnyStore> {
-    /// Library, prompts and LLM from configuration. Template errors and a
-    /// bad LLM configuration fail here, at startup.
-    pub async fn open(config: &crate::config::Config, secrets: &crate::config::Secrets) -> Result<Self, SetupError> {
-        let prompts = Prompts::load(config.answer.prompts_dir.as_deref())?;
-        let llm = LlmClient::from_config(&config.llm, secrets.llm_api_key.as_ref())?;
-        let lib = Library::open(config, secrets).await?;
-        Ok(Answerer::new(
-            Arc::new(lib),
-            prompts,
-            llm,
-            config.answer.clone(),
-            &config.search,
-        ))
-    }
-}
-
 /// Turns questions into cited answers. One per process; share by reference.
 pub struct Answerer<S: PaperStore = AnyStore> {
     lib: Arc<Library<S>>,
     prompts: Prompts,
     llm: Option<LlmClient>,
     config: AnswerConfig,
-    search: SearchOptions,
-    min_relevance: f32,
+    search: SearchConfig,
     /// Recent first-turn answers by question and library version.
     cache: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Answer)>>,
 }
 
 impl<S: PaperStore> Answerer<S> {
+    /// Template errors and a bad LLM configuration fail before this, when
+    /// `prompts` and `llm` are built.
     pub fn new(
         lib: Arc<Library<S>>,
         prompts: Prompts,
         llm: Option<LlmClient>,
         config: AnswerConfig,
-        search: &crate::config::SearchConfig,
+        search: SearchConfig,
     ) -> Answerer<S> {
         Answerer {
             lib,
             prompts,
             llm,
             config,
-            search: SearchOptions {
-                k: 10,
-                mode: SearchMode::Hybrid,
-                prefetch: search.prefetch,
-                filter: SearchFilter::default(),
-            },
-            min_relevance: search.min_relevance,
+            search,
             cache: Default::default(),
         }
     }
@@ -267,9 +234,14 @@ impl<S: PaperStore> Answerer<S> {
         &self.config
     }
 
+    /// How every search this answerer (and its callers) makes is done.
+    pub fn search_config(&self) -> &SearchConfig {
+        &self.search
+    }
+
     /// The calibrated "nothing relevant" threshold (best cosine).
     pub fn min_relevance(&self) -> f32 {
-        self.min_relevance
+        self.search.min_relevance
     }
 
     /// Answers `req`. `on_text` receives the answer text as it becomes safe
@@ -367,8 +339,7 @@ impl<S: PaperStore> Answerer<S> {
             Some(prev) => format!("{} {question}", prev.question),
             None => question.to_string(),
         };
-        let mut opts = self.search.clone();
-        opts.k = want.max(5);
+        let mut opts = self.search.options(want.max(5));
         opts.filter = req.filter.clone();
         let retrieval = std::time::Instant::now();
         let found = retrieve::search_with_relevance(&self.lib, &query, &opts).await?;
@@ -400,10 +371,10 @@ impl<S: PaperStore> Answerer<S> {
             }
         }
 
-        let relevant = found.top_relevance >= self.min_relevance || !carried.is_empty();
+        let relevant = found.top_relevance >= self.min_relevance() || !carried.is_empty();
         tracing::debug!(
             top_relevance = found.top_relevance,
-            min_relevance = self.min_relevance,
+            min_relevance = self.min_relevance(),
             candidates = papers.len(),
             "retrieved"
         );

@@ -5,37 +5,51 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use paperbot::answer::{Answer, AnswerKind, Answerer, AskRequest};
-use paperbot::config::{Config, Secrets};
+use paperbot::app::App;
 use paperbot::store::PaperStore;
 
-pub async fn run(
-    config: &Config,
-    secrets: &Secrets,
-    question: &str,
+#[derive(clap::Args, Debug)]
+pub struct AskArgs {
+    question: String,
+    /// Abstracts to give the model [default: answer.sources]
+    #[arg(long)]
     sources: Option<usize>,
-    since: Option<&str>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let answerer = Answerer::open(config, secrets).await?;
-    answer(&answerer, question, sources, since, json).await
+    /// Only papers published on or after DATE (YYYY-MM-DD) or within a span (7d, 24h)
+    #[arg(long, value_name = "DATE|SPAN")]
+    since: Option<String>,
+    /// Print the answer, citations and sources as JSON (no streaming)
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl AskArgs {
+    /// A plain question with no options, as quickstart asks it.
+    pub fn question(question: &str) -> AskArgs {
+        AskArgs {
+            question: question.to_string(),
+            sources: None,
+            since: None,
+            json: false,
+        }
+    }
+}
+
+pub async fn run(app: &App, args: AskArgs) -> anyhow::Result<ExitCode> {
+    let answerer = app.answerer().await?;
+    answer(&answerer, &args).await
 }
 
 /// Asks `answerer` and prints the answer as it streams, then its sources.
-pub async fn answer<S: PaperStore>(
-    answerer: &Answerer<S>,
-    question: &str,
-    sources: Option<usize>,
-    since: Option<&str>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+pub async fn answer<S: PaperStore>(answerer: &Answerer<S>, args: &AskArgs) -> anyhow::Result<ExitCode> {
     let mut req = AskRequest {
-        question: question.to_string(),
-        sources,
+        question: args.question.clone(),
+        sources: args.sources,
         ..Default::default()
     };
-    if let Some(s) = since {
-        req.filter.published_since = Some(super::search::parse_since(s, Utc::now())?);
+    if let Some(s) = &args.since {
+        req.filter.published_since = Some(paperbot::retrieve::parse_since(s, Utc::now()).map_err(anyhow::Error::msg)?);
     }
+    let json = args.json;
     let mut stdout = std::io::stdout();
     let mut on_text = |piece: &str| {
         if !json {

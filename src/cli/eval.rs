@@ -1,20 +1,28 @@
 //! `paperbot eval <file.jsonl>`: retrieval quality per search mode.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use paperbot::config::{Config, Secrets};
+use paperbot::app::App;
 use paperbot::eval::{self, ModeScores, Outcome};
-use paperbot::library::Library;
 use paperbot::store::SearchMode;
 
-pub async fn run(config: &Config, secrets: &Secrets, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Questions, one JSON object per line: {"question", "gold": [titles], "kind"}
+    file: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(app: &App, args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let (file, json) = (&args.file, args.json);
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let questions = eval::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let lib = Library::open(config, secrets).await?;
-    let threshold = config.search.min_relevance;
+    let lib = app.library().await?;
+    let threshold = app.config.search.min_relevance;
     let mut report = serde_json::Map::new();
     let mut hybrid_outcomes: Vec<Outcome> = Vec::new();
     if !json {
@@ -28,7 +36,7 @@ pub async fn run(config: &Config, secrets: &Secrets, file: &Path, json: bool) ->
         println!("|---|---|---:|---:|---:|---:|---:|");
     }
     for mode in [SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse] {
-        let outcomes = eval::run_mode(&lib, &questions, mode).await?;
+        let outcomes = eval::run_mode(&lib, &questions, &app.config.search, mode).await?;
         let mut by_kind: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
         for o in outcomes.iter().filter(|o| o.answerable) {
             by_kind.entry(o.kind.clone()).or_default().push(o.rank);

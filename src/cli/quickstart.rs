@@ -3,56 +3,52 @@
 //! shows a search and answers a question with cited papers (offline
 //! extracts unless an LLM is configured), so a new user sees the whole path.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
-
 use std::sync::Arc;
 
-use paperbot::answer::Answerer;
-use paperbot::answer::llm::LlmClient;
-use paperbot::answer::prompts::Prompts;
-use paperbot::config::{Config, Secrets};
-use paperbot::library::Library;
-use paperbot::retrieve::{self, SearchOptions};
+use paperbot::app::App;
+use paperbot::retrieve;
 
-pub async fn run(
-    config: &Config,
-    secrets: &Secrets,
-    corpus: &Path,
-    query: &str,
-    question: &str,
-) -> anyhow::Result<ExitCode> {
+#[derive(clap::Args, Debug)]
+pub struct QuickstartArgs {
+    /// The corpus to ingest
+    #[arg(long, default_value = "corpus/hf-papers-page.txt")]
+    corpus: PathBuf,
+    /// The search to show
+    #[arg(long, default_value = "which papers find errors in step-by-step math reasoning?")]
+    query: String,
+    /// The question to answer with citations
+    #[arg(long, default_value = "which papers study reward hacking?")]
+    question: String,
+}
+
+pub async fn run(app: &App, args: QuickstartArgs) -> anyhow::Result<ExitCode> {
     // Prompt or LLM misconfiguration fails before minutes of embedding.
-    let prompts = Prompts::load(config.answer.prompts_dir.as_deref())?;
-    let llm = LlmClient::from_config(&config.llm, secrets.llm_api_key.as_ref())?;
-    if config.embed.backend == paperbot::embed::EmbedBackend::Local
-        && !paperbot::embed::model::is_present(&config.embed.model_dir)
-    {
-        super::model::fetch(config).await?;
+    app.prompts()?;
+    app.llm()?;
+    let embed = &app.config.embed;
+    if embed.backend == paperbot::embed::EmbedBackend::Local && !paperbot::embed::model::is_present(&embed.model_dir) {
+        super::model::fetch(app).await?;
     }
-    let (papers, skipped, failed) = super::ingest::read_sources(config, &[corpus.display().to_string()]).await?;
-    if let Some(f) = failed.first() {
+    let read = super::ingest::read_sources(app, &[args.corpus.display().to_string()]).await?;
+    if let Some(f) = read.failed.first() {
         anyhow::bail!("cannot read the sample corpus: {f}");
     }
-    let lib = Library::open(config, secrets).await?;
-    let pb = super::ingest::progress_bar(papers.len(), "embedding");
-    let mut counts = paperbot::ingest::ingest(&lib, papers, &pb).await?;
+    let lib = app.library().await?;
+    let pb = super::ingest::progress_bar(read.papers.len(), "embedding");
+    let mut counts = paperbot::ingest::ingest(&lib, read.papers, &pb).await?;
     pb.finish_and_clear();
-    counts.skipped += skipped;
+    counts.skipped += read.skipped;
     super::ingest::print_summary(&paperbot::store::PaperStore::describe(&lib.store), counts);
-    println!("\nsearch: {query}");
-    let opts = SearchOptions {
-        k: 5,
-        mode: config.search.mode,
-        prefetch: config.search.prefetch,
-        ..Default::default()
-    };
-    let hits = retrieve::search(&lib, query, &opts).await?;
+
+    println!("\nsearch: {}", args.query);
+    let hits = retrieve::search(&lib, &args.query, &app.config.search.options(5)).await?;
     super::search::print_hits(&hits, false)?;
 
-    println!("\nask: {question}\n");
-    let answerer = Answerer::new(Arc::new(lib), prompts, llm, config.answer.clone(), &config.search);
-    let code = super::ask::answer(&answerer, question, None, None, false).await?;
+    println!("\nask: {}\n", args.question);
+    let answerer = app.answerer_over(Arc::new(lib))?;
+    let code = super::ask::answer(&answerer, &super::ask::AskArgs::question(&args.question)).await?;
     println!(
         "\nnext: paperbot ask \"<your question>\"   ·   paperbot search \"<keywords>\"   ·   paperbot stats   ·   paperbot --help"
     );

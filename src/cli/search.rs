@@ -2,40 +2,52 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
-use chrono::{DateTime, Utc};
-use paperbot::config::{Config, Secrets};
-use paperbot::library::Library;
-use paperbot::paper::{PaperId, normalise_title};
-use paperbot::retrieve::{self, SearchOptions};
-use paperbot::store::{PaperStore, ScoredPaper, SearchMode, StoredPaper};
+use chrono::Utc;
+use paperbot::app::App;
+use paperbot::retrieve::{self, lookup};
+use paperbot::store::{ScoredPaper, SearchMode};
 
-/// `2025-01-31`, or a span back from now: `7d`, `24h`.
-pub fn parse_since(s: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-    retrieve::parse_since(s, now).map_err(|e| anyhow::anyhow!(e))
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// The question or keywords
+    query: String,
+    /// Number of results [config: search.k]
+    #[arg(long)]
+    k: Option<usize>,
+    /// Retrievers to use [config: search.mode]
+    #[arg(long, value_enum)]
+    mode: Option<SearchMode>,
+    /// Only papers published on or after DATE (YYYY-MM-DD) or within a span (7d, 24h)
+    #[arg(long, value_name = "DATE|SPAN")]
+    since: Option<String>,
+    /// Print a JSON array instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub async fn run(
-    config: &Config,
-    secrets: &Secrets,
-    query: &str,
+#[derive(clap::Args, Debug)]
+pub struct RelatedArgs {
+    /// An arXiv id or link, a title- id, or (the start of) a title
+    paper: String,
+    /// Number of results [config: search.k]
+    #[arg(long)]
     k: Option<usize>,
-    mode: Option<SearchMode>,
-    since: Option<&str>,
+    #[arg(long)]
     json: bool,
-) -> anyhow::Result<ExitCode> {
-    let mut opts = SearchOptions {
-        k: k.unwrap_or(config.search.k),
-        mode: mode.unwrap_or(config.search.mode),
-        prefetch: config.search.prefetch,
-        ..Default::default()
-    };
-    if let Some(s) = since {
-        opts.filter.published_since = Some(parse_since(s, Utc::now())?);
+}
+
+pub async fn run(app: &App, args: SearchArgs) -> anyhow::Result<ExitCode> {
+    let search = &app.config.search;
+    let mut opts = search.options(args.k.unwrap_or(search.k));
+    if let Some(mode) = args.mode {
+        opts.mode = mode;
     }
-    let lib = Library::open(config, secrets).await?;
-    let hits = retrieve::search(&lib, query, &opts).await?;
-    print_hits(&hits, json)?;
+    if let Some(s) = &args.since {
+        opts.filter.published_since = Some(retrieve::parse_since(s, Utc::now()).map_err(anyhow::Error::msg)?);
+    }
+    let lib = app.library().await?;
+    let hits = retrieve::search(&lib, &args.query, &opts).await?;
+    print_hits(&hits, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -72,49 +84,19 @@ pub fn print_hits(hits: &[ScoredPaper], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves an id, or else the best title match, to a stored paper.
-pub async fn find_paper<S: PaperStore>(lib: &Library<S>, needle: &str) -> anyhow::Result<StoredPaper> {
-    if let Some(id) = PaperId::parse(needle) {
-        if let Some(p) = lib.store.get(&[id]).await?.pop() {
-            return Ok(p);
-        }
-    }
-    let want = normalise_title(needle);
-    let all = super::export::all_papers(&lib.store).await?;
-    let exact = all.iter().find(|p| normalise_title(&p.title) == want);
-    let partial = || all.iter().find(|p| normalise_title(&p.title).contains(&want));
-    match exact.or_else(partial) {
-        Some(p) => Ok(lib
-            .store
-            .get(std::slice::from_ref(&p.id))
-            .await?
-            .pop()
-            .expect("just listed")),
-        None => {
-            bail!("no paper with id or title `{needle}` in the library (try `paperbot search`)")
-        }
-    }
-}
-
-pub async fn related(
-    config: &Config,
-    secrets: &Secrets,
-    needle: &str,
-    k: usize,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let lib = Library::open(config, secrets).await?;
-    let paper = find_paper(&lib, needle).await?;
-    if !json {
+pub async fn related(app: &App, args: RelatedArgs) -> anyhow::Result<ExitCode> {
+    let lib = app.library().await?;
+    let Some(paper) = lookup::find(&lib.store, &args.paper).await? else {
+        anyhow::bail!(
+            "no paper with id or title `{}` in the library (try `paperbot search`)",
+            args.paper
+        );
+    };
+    if !args.json {
         println!("papers like: {}\n", paper.paper.title);
     }
-    let opts = SearchOptions {
-        k,
-        mode: config.search.mode,
-        prefetch: config.search.prefetch,
-        ..Default::default()
-    };
+    let opts = app.config.search.options(args.k.unwrap_or(app.config.search.k));
     let hits = retrieve::related(&lib, &paper.paper.id, &opts).await?;
-    print_hits(&hits, json)?;
+    print_hits(&hits, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,18 +2,24 @@
 
 use std::process::ExitCode;
 
-use paperbot::config::{Config, Secrets};
+use paperbot::app::App;
 use paperbot::store::{self, PaperStore};
 
-pub async fn run(config: &Config, secrets: &Secrets, json: bool) -> anyhow::Result<ExitCode> {
-    let s = paperbot::library::open_store(config, secrets)?;
+#[derive(clap::Args, Debug)]
+pub struct StatsArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(app: &App, args: StatsArgs) -> anyhow::Result<ExitCode> {
+    let s = app.store()?;
     let stats = store::stats(&s).await?;
     // On a server or cluster, where the papers live (shards × replicas).
     let placement = match &s {
         store::AnyStore::Server(server) if stats.count > 0 => Some(server.placement(false).await?),
         _ => None,
     };
-    if json {
+    if args.json {
         let mut v = serde_json::to_value(&stats)?;
         v["backend"] = s.describe().into();
         if let Some(p) = &placement {

@@ -62,15 +62,11 @@ pub enum DigestError {
 /// Papers with `first_seen >= since` (a scan; a day's papers are few).
 async fn entered_since<S: PaperStore>(store: &S, since: DateTime<Utc>) -> Result<Vec<StoredPaper>, LibraryError> {
     let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.scroll(cursor, 1_000).await?;
-        out.extend(page.papers.into_iter().filter(|s| s.first_seen >= since));
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => return Ok(out),
-        }
-    }
+    crate::store::scan(store, |page| {
+        out.extend(page.into_iter().filter(|s| s.first_seen >= since))
+    })
+    .await?;
+    Ok(out)
 }
 
 /// Selects and ranks the digest's papers.

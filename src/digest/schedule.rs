@@ -123,14 +123,14 @@ pub async fn tick<K: DigestSink>(
 ) -> Result<Tick, K::Error> {
     let mut state = sink.load(sub).await?;
     // Recovery first: a pending post either happened or it did not.
-    if let Some(p) = state.pending.clone() {
-        if sink.already_posted(sub, &p.digest_id).await? {
-            state.last_posted = Some(p.date);
-            state.cutoff = Some(p.cutoff);
-            state.pending = None;
-            sink.save(sub, &state).await?;
-            return Ok(Tick::Recovered(p.date));
-        }
+    if let Some(p) = state.pending.clone()
+        && sink.already_posted(sub, &p.digest_id).await?
+    {
+        state.last_posted = Some(p.date);
+        state.cutoff = Some(p.cutoff);
+        state.pending = None;
+        sink.save(sub, &state).await?;
+        return Ok(Tick::Recovered(p.date));
     }
     let Some(date) = due_now(schedule, now, state.last_posted, grace) else {
         return Ok(Tick::NotDue);

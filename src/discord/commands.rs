@@ -7,18 +7,20 @@ use std::time::Duration;
 use chrono::Utc;
 use serenity::all::{
     ButtonStyle, CommandInteraction, CommandOptionType, ComponentInteraction, Context, CreateActionRow,
-    CreateAutocompleteResponse, CreateButton, CreateCommand, CreateCommandOption, CreateEmbed, CreateEmbedFooter,
+    CreateAutocompleteResponse, CreateButton, CreateCommand, CreateCommandOption, CreateEmbed,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
     EditInteractionResponse, GuildId, Http, Interaction, ResolvedValue,
 };
 use tracing::Instrument;
 
-use super::render::{self, DESCRIPTION_MAX, EMBEDS_PER_MESSAGE, FIELD_MAX, MESSAGE_EMBEDS_MAX, TITLE_MAX};
+use super::render;
 use super::{Bot, Streamer, log_failure, no_pings};
-use crate::answer::{Answer, AnswerKind, AskRequest};
-use crate::paper::{Paper, normalise_title};
-use crate::retrieve::{self, SearchOptions};
+use crate::answer::{Answer, AskRequest};
+use crate::paper::Paper;
+use crate::retrieve::{self, lookup};
 use crate::store::{PaperStore, StoredPaper};
+
+const LIBRARY_DOWN: &str = "The paper library is unavailable right now.";
 
 /// The command set, registered on READY.
 pub fn definitions(max_question: usize) -> Vec<CreateCommand> {
@@ -191,8 +193,8 @@ async fn ask(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenit
         Ok(answer) => {
             super::limits::budget::charge(store, guild, answer.llm_tokens).await;
             bot.answers.remember(cmd.id.get(), &question, &answer);
-            let embeds = answer_embeds(&question, &answer, &bot.index_info().footer(), &bot.llm_label());
-            let (first, rest) = first_message(embeds);
+            let embeds = render::answer_embeds(&question, &answer, &bot.index_info().footer(), &bot.llm_label());
+            let (first, rest) = render::embed_batches(embeds);
             let mut edit = EditInteractionResponse::new()
                 .content("")
                 .embeds(first)
@@ -247,142 +249,21 @@ fn buttons(answer_id: u64) -> CreateActionRow {
     ])
 }
 
-/// Embeds for an answer: the text (split over several embeds past 4096),
-/// Sources fields (split past 1024, a line never cut), a footer.
-pub fn answer_embeds(question: &str, answer: &Answer, freshness: &str, llm: &str) -> Vec<CreateEmbed> {
-    let mut parts = render::split(&answer.text, DESCRIPTION_MAX);
-    if parts.is_empty() {
-        parts.push("(no text)".into());
-    }
-    let label = match answer.kind {
-        AnswerKind::Extractive => " · quoted from abstracts",
-        _ => "",
-    };
-    let mut footer = format!("{freshness} · {llm}{label}");
-    if answer.truncated {
-        footer.push_str(" · cut at the length limit");
-    }
-    let footer = render::trim(&footer, 2048);
-    let (ref_label, lines) = render::reference_lines(answer, FIELD_MAX);
-    let fields: Vec<(String, String)> = render::pack_lines(&lines, FIELD_MAX)
-        .into_iter()
-        .enumerate()
-        .map(|(j, f)| {
-            let name = if j == 0 {
-                ref_label.clone()
-            } else {
-                format!("{ref_label} (cont.)")
-            };
-            (name, f)
-        })
-        .collect();
-    let chars = |s: &str| s.chars().count();
-    let title = render::trim(&render::escape_markdown(question), TITLE_MAX);
-    let mut embeds: Vec<(usize, CreateEmbed)> = parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let mut e = CreateEmbed::new().color(0x4f6bed);
-            let mut size = chars(&text);
-            if i == 0 {
-                e = e.title(title.clone());
-                size += chars(&title);
-            }
-            (size, e.description(text))
-        })
-        .collect();
-    // Sources go under the last text while the embed stays within
-    // Discord's budget (6000 characters, 25 fields); the rest in embeds of their own.
-    let mut fields = fields.into_iter().peekable();
-    loop {
-        let (size, e) = embeds.last_mut().expect("at least one embed");
-        let mut count = 0;
-        while let Some((name, value)) = fields.peek() {
-            let add = chars(name) + chars(value);
-            if count == 25 || *size + add + chars(&footer) > MESSAGE_EMBEDS_MAX - 100 {
-                break;
-            }
-            *e = std::mem::replace(e, CreateEmbed::new()).field(name.clone(), value.clone(), false);
-            *size += add;
-            count += 1;
-            fields.next();
-        }
-        if fields.peek().is_none() {
-            break;
-        }
-        embeds.push((0, CreateEmbed::new().color(0x4f6bed)));
-    }
-    let last = embeds.len() - 1;
-    embeds[last].1 = std::mem::replace(&mut embeds[last].1, CreateEmbed::new()).footer(CreateEmbedFooter::new(footer));
-    embeds.into_iter().map(|(_, e)| e).collect()
-}
-
-/// Characters an embed counts toward the 6000-per-message limit.
-fn embed_chars(e: &CreateEmbed) -> usize {
-    let v = serde_json::to_value(e).unwrap_or_default();
-    let s = |k: &str| v[k].as_str().map_or(0, |x| x.chars().count());
-    let fields: usize = v["fields"].as_array().map_or(0, |fs| {
-        fs.iter()
-            .map(|f| {
-                f["name"].as_str().map_or(0, |x| x.chars().count())
-                    + f["value"].as_str().map_or(0, |x| x.chars().count())
-            })
-            .sum()
-    });
-    s("title") + s("description") + fields + v["footer"]["text"].as_str().map_or(0, |x| x.chars().count())
-}
-
-/// Batches embeds into messages (≤10 embeds, ≤6000 chars each).
-fn first_message(embeds: Vec<CreateEmbed>) -> (Vec<CreateEmbed>, Vec<Vec<CreateEmbed>>) {
-    let mut batches: Vec<Vec<CreateEmbed>> = vec![];
-    let mut size = 0;
-    for e in embeds {
-        let c = embed_chars(&e);
-        match batches.last_mut() {
-            Some(b) if b.len() < EMBEDS_PER_MESSAGE && size + c <= MESSAGE_EMBEDS_MAX => {
-                b.push(e);
-                size += c;
-            }
-            _ => {
-                batches.push(vec![e]);
-                size = c;
-            }
-        }
-    }
-    let mut it = batches.into_iter();
-    (it.next().unwrap_or_default(), it.collect())
-}
-
 async fn search(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
     let query = string_option(cmd, "query").unwrap_or_default().to_string();
     cmd.defer(&ctx.http).await?;
-    let lib = bot.answerer.library();
-    let opts = SearchOptions {
-        k: 8,
-        ..Default::default()
-    };
-    let body = match retrieve::search(lib, &query, &opts).await {
-        Ok(hits) if hits.is_empty() => "No matching papers.".to_string(),
+    let opts = bot.answerer.search_config().default_options();
+    let title = format!("Search: {query}");
+    let embed = match retrieve::search(bot.answerer.library(), &query, &opts).await {
         Ok(hits) => {
-            let lines: Vec<String> = hits
-                .iter()
-                .enumerate()
-                .map(|(i, h)| render::source_line(&format!("{}. ", i + 1), &h.stored.paper, 300))
-                .collect();
-            lines.join("\n")
+            let papers: Vec<&Paper> = hits.iter().map(|h| &h.stored.paper).collect();
+            render::paper_list(&title, &papers, "No matching papers.", Some(bot.index_info().footer()))
         }
         Err(e) => {
             tracing::warn!(id = cmd.id.get(), error = %e, "search failed");
-            "The paper library is unavailable right now.".to_string()
+            render::paper_list(&title, &[], LIBRARY_DOWN, None)
         }
     };
-    let embed = CreateEmbed::new()
-        .title(render::trim(
-            &format!("Search: {}", render::escape_markdown(&query)),
-            TITLE_MAX,
-        ))
-        .description(render::trim(&body, DESCRIPTION_MAX))
-        .footer(CreateEmbedFooter::new(bot.index_info().footer()));
     cmd.edit_response(
         &ctx.http,
         EditInteractionResponse::new().embed(embed).allowed_mentions(no_pings()),
@@ -391,136 +272,55 @@ async fn search(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> sere
     .map(|_| ())
 }
 
-/// Finds a paper by exact id, exact title, or title prefix/substring.
-async fn find_paper(bot: &Bot, needle: &str) -> Option<StoredPaper> {
-    let lib = bot.answerer.library();
-    if let Some(id) = crate::paper::PaperId::parse(needle) {
-        if let Ok(mut found) = lib.store.get(&[id]).await {
-            if let Some(p) = found.pop() {
-                return Some(p);
-            }
+/// The paper a `/paper` or `/related` option names, or the reply to give instead.
+async fn named_paper(bot: &Bot, needle: &str) -> Result<StoredPaper, &'static str> {
+    match lookup::find(&bot.answerer.library().store, needle).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err("No paper with that title or id in the library; try `/search`."),
+        Err(e) => {
+            tracing::warn!(error = %e, "paper lookup failed");
+            Err(LIBRARY_DOWN)
         }
     }
-    let want = normalise_title(needle);
-    let titles = title_index(bot).await;
-    let id = titles
-        .iter()
-        .find(|(t, _)| *t == want)
-        .or_else(|| titles.iter().find(|(t, _)| t.contains(&want)))
-        .map(|(_, p)| p.id.clone())?;
-    lib.store.get(&[id]).await.ok()?.pop()
-}
-
-/// (normalised title, paper) for every paper; scans the store.
-async fn title_index(bot: &Bot) -> Vec<(String, Paper)> {
-    let store = &bot.answerer.library().store;
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let Ok(page) = store.scroll(cursor, 1_000).await else {
-            break;
-        };
-        out.extend(
-            page.papers
-                .into_iter()
-                .map(|s| (normalise_title(&s.paper.title), s.paper)),
-        );
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => break,
-        }
-    }
-    out
-}
-
-fn paper_card(p: &Paper) -> CreateEmbed {
-    let mut e = CreateEmbed::new().title(render::trim(&p.title, TITLE_MAX));
-    if let Some(link) = p.link() {
-        e = e.url(link);
-    }
-    let body = p
-        .summary
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(&p.abstract_text);
-    e = e.description(render::trim(body, DESCRIPTION_MAX));
-    if !p.authors.is_empty() {
-        let authors = if p.authors.len() > 8 {
-            format!("{}, … ({} authors)", p.authors[..8].join(", "), p.authors.len())
-        } else {
-            p.authors.join(", ")
-        };
-        e = e.field("Authors", render::trim(&authors, FIELD_MAX), false);
-    }
-    if let Some(d) = p.published {
-        e = e.field("Published", d.format("%Y-%m-%d").to_string(), true);
-    }
-    if let Some(u) = p.upvotes {
-        e = e.field("Upvotes", u.to_string(), true);
-    }
-    let mut links = vec![];
-    if let Some(a) = p.arxiv_url() {
-        links.push(format!("[arXiv](<{a}>)"));
-    }
-    if let Some(id) = p.id.arxiv_id() {
-        links.push(format!("[Hugging Face](<https://huggingface.co/papers/{id}>)"));
-    }
-    if let Some(c) = &p.code_url {
-        links.push(format!("[code](<{c}>)"));
-    }
-    if !links.is_empty() {
-        e = e.field("Links", links.join(" · "), false);
-    }
-    e
 }
 
 async fn paper(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
     let needle = string_option(cmd, "title").unwrap_or_default();
-    match find_paper(bot, needle).await {
-        Some(p) => {
+    match named_paper(bot, needle).await {
+        Ok(p) => {
             cmd.create_response(
                 &ctx.http,
                 CreateInteractionResponse::Message(
                     CreateInteractionResponseMessage::new()
-                        .embed(paper_card(&p.paper))
+                        .embed(render::paper_card(&p.paper))
                         .allowed_mentions(no_pings()),
                 ),
             )
             .await
         }
-        None => ephemeral(ctx, cmd, "No paper with that title in the library; try `/search`.").await,
+        Err(why) => ephemeral(ctx, cmd, why).await,
     }
 }
 
 async fn related(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
     let needle = string_option(cmd, "title").unwrap_or_default();
-    let Some(p) = find_paper(bot, needle).await else {
-        return ephemeral(ctx, cmd, "No paper with that title in the library; try `/search`.").await;
+    let p = match named_paper(bot, needle).await {
+        Ok(p) => p,
+        Err(why) => return ephemeral(ctx, cmd, why).await,
     };
     cmd.defer(&ctx.http).await?;
-    let opts = SearchOptions {
-        k: 8,
-        ..Default::default()
-    };
-    let body = match retrieve::related(bot.answerer.library(), &p.paper.id, &opts).await {
-        Ok(hits) if !hits.is_empty() => hits
-            .iter()
-            .enumerate()
-            .map(|(i, h)| render::source_line(&format!("{}. ", i + 1), &h.stored.paper, 300))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Ok(_) => "No similar papers yet.".into(),
+    let opts = bot.answerer.search_config().default_options();
+    let title = format!("Papers like: {}", p.paper.title);
+    let embed = match retrieve::related(bot.answerer.library(), &p.paper.id, &opts).await {
+        Ok(hits) => {
+            let papers: Vec<&Paper> = hits.iter().map(|h| &h.stored.paper).collect();
+            render::paper_list(&title, &papers, "No similar papers yet.", None)
+        }
         Err(e) => {
             tracing::warn!(id = cmd.id.get(), error = %e, "related failed");
-            "The paper library is unavailable right now.".into()
+            render::paper_list(&title, &[], LIBRARY_DOWN, None)
         }
     };
-    let embed = CreateEmbed::new()
-        .title(render::trim(
-            &format!("Papers like: {}", render::escape_markdown(&p.paper.title)),
-            TITLE_MAX,
-        ))
-        .description(render::trim(&body, DESCRIPTION_MAX));
     cmd.edit_response(
         &ctx.http,
         EditInteractionResponse::new().embed(embed).allowed_mentions(no_pings()),
@@ -551,18 +351,20 @@ async fn about(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> seren
     .await
 }
 
-/// Up to 25 titles containing what was typed (prefix matches first).
+/// Up to 25 titles matching what was typed (exact and prefix matches first).
 async fn autocomplete(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
     let typed = cmd.data.autocomplete().map(|o| o.value.to_string()).unwrap_or_default();
-    let want = normalise_title(&typed);
-    let titles = title_index(bot).await;
-    let mut matches: Vec<&(String, Paper)> = titles.iter().filter(|(t, _)| t.contains(&want)).collect();
-    matches.sort_by_key(|(t, p)| (!t.starts_with(&want), p.title.len()));
+    let papers = lookup::suggest(&bot.answerer.library().store, &typed, 25)
+        .await
+        .unwrap_or_else(|e| {
+            // An empty list is all autocomplete can say; the cause goes to the log.
+            tracing::warn!(error = %e, "title suggestions failed");
+            vec![]
+        });
     let mut resp = CreateAutocompleteResponse::new();
-    for (_, p) in matches.into_iter().take(25) {
+    for p in papers {
         // Choice names and values are limited to 100 characters.
-        let name = render::trim(&p.title, 100);
-        resp = resp.add_string_choice(name, p.id.as_str().to_string());
+        resp = resp.add_string_choice(render::trim(&p.title, 100), p.id.as_str().to_string());
     }
     cmd.create_response(&ctx.http, CreateInteractionResponse::Autocomplete(resp))
         .await
@@ -611,54 +413,4 @@ async fn button(bot: &Arc<Bot>, ctx: &Context, c: &ComponentInteraction) -> sere
         _ => "Unknown button.".into(),
     };
     c.create_response(&ctx.http, reply(text)).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::answer::Cited;
-    use crate::paper::{Paper, SourceKind};
-
-    #[test]
-    fn a_long_answer_with_many_sources_fits_every_embed_and_message_limit() {
-        let citations: Vec<Cited> = (1..=20)
-            .map(|n| {
-                let mut p = Paper::from_title_and_abstract(
-                    &format!("{n} {}", "Long Title ".repeat(20)),
-                    "a",
-                    SourceKind::PageText,
-                );
-                p.url = Some(format!("https://arxiv.org/abs/2501.{n:05}"));
-                Cited { n, paper: p }
-            })
-            .collect();
-        let answer = Answer {
-            kind: AnswerKind::Generated { model: "m".into() },
-            text: "A sentence that cites [1]. ".repeat(300),
-            citations,
-            related: vec![],
-            dropped_citations: vec![],
-            truncated: false,
-            llm_tokens: 0,
-        };
-        let embeds = answer_embeds("q?", &answer, "85 papers indexed", "answers by m");
-        let mut sources = 0;
-        for e in &embeds {
-            let v = serde_json::to_value(e).unwrap();
-            assert!(embed_chars(e) <= MESSAGE_EMBEDS_MAX, "{} chars", embed_chars(e));
-            assert!(v["description"].as_str().map_or(0, |d| d.chars().count()) <= DESCRIPTION_MAX);
-            let fields = v["fields"].as_array().map_or(0, Vec::len);
-            assert!(fields <= 25);
-            for f in v["fields"].as_array().into_iter().flatten() {
-                assert!(f["value"].as_str().unwrap().chars().count() <= FIELD_MAX);
-                sources += f["value"].as_str().unwrap().lines().count();
-            }
-        }
-        assert_eq!(sources, 20, "every source listed once");
-        let (first, rest) = first_message(embeds);
-        for batch in std::iter::once(&first).chain(rest.iter()) {
-            assert!(batch.len() <= EMBEDS_PER_MESSAGE);
-            assert!(batch.iter().map(embed_chars).sum::<usize>() <= MESSAGE_EMBEDS_MAX);
-        }
-    }
 }

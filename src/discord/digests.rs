@@ -11,11 +11,11 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serenity::all::{
     ChannelId, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateCommand,
-    CreateCommandOption, CreateEmbed, CreateEmbedFooter, CreateInteractionResponse, CreateInteractionResponseMessage,
-    CreateMessage, GetMessages, Http, Permissions,
+    CreateCommandOption, CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, GetMessages, Http,
+    Permissions,
 };
 
-use super::render::{self, DESCRIPTION_MAX, TITLE_MAX};
+use super::render;
 use super::{Bot, no_pings};
 use crate::digest::schedule::{self, DigestSink, DigestState, Schedule, Tick};
 use crate::digest::{self, Digest, DigestRequest};
@@ -237,7 +237,7 @@ pub async fn command(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) ->
                         &ctx.http,
                         CreateInteractionResponse::Message(
                             CreateInteractionResponseMessage::new()
-                                .embed(embed(&d, "preview"))
+                                .embed(render::digest_embed(&d, "preview"))
                                 .ephemeral(true)
                                 .allowed_mentions(no_pings()),
                         ),
@@ -293,32 +293,6 @@ async fn build(bot: &Bot, sub: Option<&Subscription>, since: DateTime<Utc>) -> R
     digest::build(bot.answerer.library(), bot.answerer.prompts(), bot.answerer.llm(), &req).await
 }
 
-/// A digest as one embed: overview, then each paper as a linked title with
-/// its TL;DR and why it is there. The footer carries the digest id, which
-/// is how a post is recognised after a crash.
-pub fn embed(d: &Digest, digest_id: &str) -> CreateEmbed {
-    let title = match &d.topics {
-        Some(t) => format!("New papers — {}", render::escape_markdown(t)),
-        None => "New papers".into(),
-    };
-    let mut body = format!("{}\n", d.overview);
-    for (i, it) in d.items.iter().enumerate() {
-        let line = render::source_line(&format!("**[{}]** ", i + 1), &it.paper, 400);
-        body.push_str(&format!(
-            "\n{line}\n{} · *{}*\n",
-            render::trim(&render::escape_markdown(&it.tldr), 300),
-            it.why
-        ));
-    }
-    CreateEmbed::new()
-        .title(render::trim(&title, TITLE_MAX))
-        .description(render::trim(&body, DESCRIPTION_MAX))
-        .footer(CreateEmbedFooter::new(format!(
-            "paperbot digest {digest_id} · since {}",
-            d.since.format("%Y-%m-%d %H:%M UTC")
-        )))
-}
-
 /// Posts through Discord and keeps state in the store.
 struct DiscordSink<'a> {
     bot: &'a Bot,
@@ -372,7 +346,7 @@ impl DigestSink for DiscordSink<'_> {
             return Ok(());
         }
         let msg = CreateMessage::new()
-            .embed(embed(&d, digest_id))
+            .embed(render::digest_embed(&d, digest_id))
             .allowed_mentions(no_pings());
         ChannelId::new(self.sub.channel_id)
             .send_message(self.http, msg)

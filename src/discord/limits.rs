@@ -44,10 +44,10 @@ impl Limits {
         if self.users.check_key(&user).is_err() {
             return Err("You are asking faster than I can answer; please wait a minute and try again.".into());
         }
-        if let Some(g) = guild {
-            if self.guilds.check_key(&g).is_err() {
-                return Err("This server has asked a lot in the last minute; please try again shortly.".into());
-            }
+        if let Some(g) = guild
+            && self.guilds.check_key(&g).is_err()
+        {
+            return Err("This server has asked a lot in the last minute; please try again shortly.".into());
         }
         // Keep the maps small: forget keys whose allowance is full again.
         if self.users.len() > 10_000 {

@@ -51,6 +51,12 @@ pub struct DiscordConfig {
     pub shard_total: u32,
     pub shard_first: u32,
     pub shard_last: u32,
+    /// Send Discord REST calls to this HTTP proxy instead of
+    /// `https://discord.com` (e.g. `http://127.0.0.1:3000`, a
+    /// twilight-http-proxy that several bot processes share). The proxy then
+    /// enforces Discord's rate limits: serenity only supports a proxy with its
+    /// own ratelimiter off. Unset: direct, with serenity's ratelimiter.
+    pub api_proxy: Option<String>,
 }
 
 impl Default for DiscordConfig {
@@ -66,6 +72,7 @@ impl Default for DiscordConfig {
             shard_total: 1,
             shard_first: 0,
             shard_last: 0,
+            api_proxy: None,
         }
     }
 }
@@ -265,64 +272,41 @@ pub async fn run(bot: Arc<Bot>, http: Http, shutdown: CancellationToken) -> Resu
     result.map_err(ServeError::from)
 }
 
-/// `paperbot serve`: the bot with the configured library and LLM, stopped
-/// by SIGTERM or Ctrl-C.
-pub async fn serve(config: &crate::config::Config, secrets: &crate::config::Secrets) -> anyhow::Result<()> {
-    let token = secrets.discord_token.as_ref().ok_or(ServeError::NoToken)?;
-    let answerer = Arc::new(Answerer::open(config, secrets).await?);
-    let feedback = config.data_dir.join("feedback.jsonl");
-    let bot = Arc::new(Bot::new(answerer, config.discord.clone(), feedback));
-    let shutdown = CancellationToken::new();
-    if config.sync.enabled {
-        let fetcher = crate::sources::Fetcher::new(config.http.clone())?;
-        let (bot, sync, stop) = (bot.clone(), config.sync.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            crate::sync::run_loop(bot.answerer.library(), &fetcher, &sync, stop).await;
-        });
-    }
+/// The REST client for `token`, through `config.api_proxy` when set.
+pub fn http(token: &crate::secret::Secret, config: &DiscordConfig) -> Http {
     crate::install_crypto_provider();
-    if let Some(addr) = &config.ops.listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("ops.listen `{addr}`: {e}"))?;
-        tracing::info!(%addr, "serving /healthz and /metrics");
-        let router = crate::ops::router(bot.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "ops endpoint stopped");
-            }
-        });
+    let builder = HttpBuilder::new(token.expose());
+    match &config.api_proxy {
+        // serenity 0.12 sends requests through its ratelimiter without the
+        // proxy, so the proxy (which rate-limits) takes over that job.
+        Some(proxy) => builder.proxy(proxy.trim_end_matches('/')).ratelimiter_disabled(true),
+        None => builder,
     }
-    let http = HttpBuilder::new(token.expose()).build();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        signal.cancel();
-    });
-    run(bot, http, shutdown).await?;
-    Ok(())
+    .build()
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// A shard range as `serve --shard-range` takes it: `a..b` (half-open, as
+/// in Rust) or `a..=b` (inclusive), as (first, last).
+pub fn parse_shard_range(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not a shard range like 0..2 or 0..=1");
+    let (a, b, inclusive) = match s.split_once("..=") {
+        Some((a, b)) => (a, b, true),
+        None => {
+            let (a, b) = s.split_once("..").ok_or_else(bad)?;
+            (a, b, false)
         }
+    };
+    let first: u32 = a.trim().parse().map_err(|_| bad())?;
+    let end: u32 = b.trim().parse().map_err(|_| bad())?;
+    let last = if inclusive {
+        end
+    } else {
+        end.checked_sub(1).ok_or_else(|| format!("`{s}` is empty"))?
+    };
+    if last < first {
+        return Err(format!("`{s}` is empty"));
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    Ok((first, last))
 }
 
 /// Anything that can go to a log line with the interaction or message id.
@@ -374,5 +358,20 @@ impl Streamer {
     pub async fn finish(self) {
         self.stop.cancel();
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shard_range;
+
+    #[test]
+    fn shard_ranges_parse_both_ways() {
+        assert_eq!(parse_shard_range("0..2"), Ok((0, 1)));
+        assert_eq!(parse_shard_range("2..=3"), Ok((2, 3)));
+        assert_eq!(parse_shard_range("4..5"), Ok((4, 4)));
+        for bad in ["3..3", "3..=2", "1-2", "a..b", "..2", "2.."] {
+            assert!(parse_shard_range(bad).is_err(), "{bad}");
+        }
     }
 }

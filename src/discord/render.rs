@@ -4,7 +4,10 @@
 //! sentence or word boundaries and never inside a citation (`[1, 2]`), a
 //! markdown link or a URL.
 
+use serenity::all::{CreateEmbed, CreateEmbedFooter};
+
 use crate::answer::{Answer, AnswerKind};
+use crate::digest::Digest;
 use crate::paper::Paper;
 
 pub const CONTENT_MAX: usize = 2000;
@@ -181,6 +184,202 @@ pub fn answer_messages(answer: &Answer) -> Vec<String> {
     split(&text, CONTENT_MAX)
 }
 
+/// Embeds for an answer: the text (split over several embeds past 4096),
+/// Sources fields (split past 1024, a line never cut), a footer.
+pub fn answer_embeds(question: &str, answer: &Answer, freshness: &str, llm: &str) -> Vec<CreateEmbed> {
+    let mut parts = split(&answer.text, DESCRIPTION_MAX);
+    if parts.is_empty() {
+        parts.push("(no text)".into());
+    }
+    let label = match answer.kind {
+        AnswerKind::Extractive => " · quoted from abstracts",
+        _ => "",
+    };
+    let mut footer = format!("{freshness} · {llm}{label}");
+    if answer.truncated {
+        footer.push_str(" · cut at the length limit");
+    }
+    let footer = trim(&footer, 2048);
+    let (ref_label, lines) = reference_lines(answer, FIELD_MAX);
+    let fields: Vec<(String, String)> = pack_lines(&lines, FIELD_MAX)
+        .into_iter()
+        .enumerate()
+        .map(|(j, f)| {
+            let name = if j == 0 {
+                ref_label.clone()
+            } else {
+                format!("{ref_label} (cont.)")
+            };
+            (name, f)
+        })
+        .collect();
+    let chars = |s: &str| s.chars().count();
+    let title = trim(&escape_markdown(question), TITLE_MAX);
+    let mut embeds: Vec<(usize, CreateEmbed)> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let mut e = CreateEmbed::new().color(0x4f6bed);
+            let mut size = chars(&text);
+            if i == 0 {
+                e = e.title(title.clone());
+                size += chars(&title);
+            }
+            (size, e.description(text))
+        })
+        .collect();
+    // Sources go under the last text while the embed stays within
+    // Discord's budget (6000 characters, 25 fields); the rest in embeds of their own.
+    let mut fields = fields.into_iter().peekable();
+    loop {
+        let (size, e) = embeds.last_mut().expect("at least one embed");
+        let mut count = 0;
+        while let Some((name, value)) = fields.peek() {
+            let add = chars(name) + chars(value);
+            if count == 25 || *size + add + chars(&footer) > MESSAGE_EMBEDS_MAX - 100 {
+                break;
+            }
+            *e = std::mem::replace(e, CreateEmbed::new()).field(name.clone(), value.clone(), false);
+            *size += add;
+            count += 1;
+            fields.next();
+        }
+        if fields.peek().is_none() {
+            break;
+        }
+        embeds.push((0, CreateEmbed::new().color(0x4f6bed)));
+    }
+    let last = embeds.len() - 1;
+    embeds[last].1 = std::mem::replace(&mut embeds[last].1, CreateEmbed::new()).footer(CreateEmbedFooter::new(footer));
+    embeds.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Characters an embed counts toward the 6000-per-message limit.
+pub fn embed_chars(e: &CreateEmbed) -> usize {
+    let v = serde_json::to_value(e).unwrap_or_default();
+    let s = |k: &str| v[k].as_str().map_or(0, |x| x.chars().count());
+    let fields: usize = v["fields"].as_array().map_or(0, |fs| {
+        fs.iter()
+            .map(|f| {
+                f["name"].as_str().map_or(0, |x| x.chars().count())
+                    + f["value"].as_str().map_or(0, |x| x.chars().count())
+            })
+            .sum()
+    });
+    s("title") + s("description") + fields + v["footer"]["text"].as_str().map_or(0, |x| x.chars().count())
+}
+
+/// Batches embeds into messages (≤10 embeds, ≤6000 chars each): the first
+/// batch, then the rest.
+pub fn embed_batches(embeds: Vec<CreateEmbed>) -> (Vec<CreateEmbed>, Vec<Vec<CreateEmbed>>) {
+    let mut batches: Vec<Vec<CreateEmbed>> = vec![];
+    let mut size = 0;
+    for e in embeds {
+        let c = embed_chars(&e);
+        match batches.last_mut() {
+            Some(b) if b.len() < EMBEDS_PER_MESSAGE && size + c <= MESSAGE_EMBEDS_MAX => {
+                b.push(e);
+                size += c;
+            }
+            _ => {
+                batches.push(vec![e]);
+                size = c;
+            }
+        }
+    }
+    let mut it = batches.into_iter();
+    (it.next().unwrap_or_default(), it.collect())
+}
+
+/// A paper's card: title linked, TL;DR or abstract, authors, date, upvotes, links.
+pub fn paper_card(p: &Paper) -> CreateEmbed {
+    let mut e = CreateEmbed::new().title(trim(&p.title, TITLE_MAX));
+    if let Some(link) = p.link() {
+        e = e.url(link);
+    }
+    let body = p
+        .summary
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&p.abstract_text);
+    e = e.description(trim(body, DESCRIPTION_MAX));
+    if !p.authors.is_empty() {
+        let authors = if p.authors.len() > 8 {
+            format!("{}, … ({} authors)", p.authors[..8].join(", "), p.authors.len())
+        } else {
+            p.authors.join(", ")
+        };
+        e = e.field("Authors", trim(&authors, FIELD_MAX), false);
+    }
+    if let Some(d) = p.published {
+        e = e.field("Published", d.format("%Y-%m-%d").to_string(), true);
+    }
+    if let Some(u) = p.upvotes {
+        e = e.field("Upvotes", u.to_string(), true);
+    }
+    let mut links = vec![];
+    if let Some(a) = p.arxiv_url() {
+        links.push(format!("[arXiv](<{a}>)"));
+    }
+    if let Some(id) = p.id.arxiv_id() {
+        links.push(format!("[Hugging Face](<https://huggingface.co/papers/{id}>)"));
+    }
+    if let Some(c) = &p.code_url {
+        links.push(format!("[code](<{c}>)"));
+    }
+    if !links.is_empty() {
+        e = e.field("Links", links.join(" · "), false);
+    }
+    e
+}
+
+/// A numbered list of papers as one embed (`/search`, `/related`).
+pub fn paper_list(title: &str, papers: &[&Paper], empty: &str, footer: Option<String>) -> CreateEmbed {
+    let body = if papers.is_empty() {
+        empty.to_string()
+    } else {
+        papers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| source_line(&format!("{}. ", i + 1), p, 300))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut e = CreateEmbed::new()
+        .title(trim(&escape_markdown(title), TITLE_MAX))
+        .description(trim(&body, DESCRIPTION_MAX));
+    if let Some(f) = footer {
+        e = e.footer(CreateEmbedFooter::new(trim(&f, 2048)));
+    }
+    e
+}
+
+/// A digest as one embed: overview, then each paper as a linked title with
+/// its TL;DR and why it is there. The footer carries the digest id, which
+/// is how a post is recognised after a crash.
+pub fn digest_embed(d: &Digest, digest_id: &str) -> CreateEmbed {
+    let title = match &d.topics {
+        Some(t) => format!("New papers — {}", escape_markdown(t)),
+        None => "New papers".into(),
+    };
+    let mut body = format!("{}\n", d.overview);
+    for (i, it) in d.items.iter().enumerate() {
+        let line = source_line(&format!("**[{}]** ", i + 1), &it.paper, 400);
+        body.push_str(&format!(
+            "\n{line}\n{} · *{}*\n",
+            trim(&escape_markdown(&it.tldr), 300),
+            it.why
+        ));
+    }
+    CreateEmbed::new()
+        .title(trim(&title, TITLE_MAX))
+        .description(trim(&body, DESCRIPTION_MAX))
+        .footer(CreateEmbedFooter::new(format!(
+            "paperbot digest {digest_id} · since {}",
+            d.since.format("%Y-%m-%d %H:%M UTC")
+        )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,8 +449,52 @@ mod tests {
         );
         p.title = "T".repeat(1000);
         assert!(source_line("[1] ", &p, 200).chars().count() <= 200);
-        let packed = pack_lines(&vec!["a".repeat(600), "b".repeat(600), "c".repeat(300)], 1024);
+        let packed = pack_lines(&["a".repeat(600), "b".repeat(600), "c".repeat(300)], 1024);
         assert_eq!(packed.len(), 2);
         assert!(packed.iter().all(|c| c.chars().count() <= 1024));
+    }
+
+    #[test]
+    fn a_long_answer_with_many_sources_fits_every_embed_and_message_limit() {
+        use crate::answer::Cited;
+        let citations: Vec<Cited> = (1..=20)
+            .map(|n| {
+                let mut p = Paper::from_title_and_abstract(
+                    &format!("{n} {}", "Long Title ".repeat(20)),
+                    "a",
+                    crate::paper::SourceKind::PageText,
+                );
+                p.url = Some(format!("https://arxiv.org/abs/2501.{n:05}"));
+                Cited { n, paper: p }
+            })
+            .collect();
+        let answer = Answer {
+            kind: AnswerKind::Generated { model: "m".into() },
+            text: "A sentence that cites [1]. ".repeat(300),
+            citations,
+            related: vec![],
+            dropped_citations: vec![],
+            truncated: false,
+            llm_tokens: 0,
+        };
+        let embeds = answer_embeds("q?", &answer, "85 papers indexed", "answers by m");
+        let mut sources = 0;
+        for e in &embeds {
+            let v = serde_json::to_value(e).unwrap();
+            assert!(embed_chars(e) <= MESSAGE_EMBEDS_MAX, "{} chars", embed_chars(e));
+            assert!(v["description"].as_str().map_or(0, |d| d.chars().count()) <= DESCRIPTION_MAX);
+            let fields = v["fields"].as_array().map_or(0, Vec::len);
+            assert!(fields <= 25);
+            for f in v["fields"].as_array().into_iter().flatten() {
+                assert!(f["value"].as_str().unwrap().chars().count() <= FIELD_MAX);
+                sources += f["value"].as_str().unwrap().lines().count();
+            }
+        }
+        assert_eq!(sources, 20, "every source listed once");
+        let (first, rest) = embed_batches(embeds);
+        for batch in std::iter::once(&first).chain(rest.iter()) {
+            assert!(batch.len() <= EMBEDS_PER_MESSAGE);
+            assert!(batch.iter().map(embed_chars).sum::<usize>() <= MESSAGE_EMBEDS_MAX);
+        }
     }
 }

@@ -31,10 +31,10 @@ impl<K: std::hash::Hash + Eq + Clone, V> Bounded<K, V> {
 
     fn get_mut_or_insert(&mut self, k: K, v: impl FnOnce() -> V) -> &mut V {
         if !self.map.contains_key(&k) {
-            if self.map.len() >= self.cap {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
+            if self.map.len() >= self.cap
+                && let Some(old) = self.order.pop_front()
+            {
+                self.map.remove(&old);
             }
             self.order.push_back(k.clone());
             self.map.insert(k.clone(), v());

@@ -13,7 +13,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::EmbedError;
-use super::encoder::Encoder;
+use super::encoder::{self, Encoder};
 
 /// sentence-transformers' `max_seq_length` for this model. The shipped
 /// tokenizer.json pads/truncates to a fixed 128; that is overridden here.
@@ -102,7 +102,7 @@ impl MiniLm {
         let weights: PathBuf = dir.join("model.safetensors");
         let engine = match kind {
             EngineKind::Packed => {
-                Engine::Packed(Encoder::load(&weights, &config).map_err(|e| load_err("model.safetensors", &e))?)
+                Engine::Packed(encoder::load(&weights, &config).map_err(|e| load_err("model.safetensors", &e))?)
             }
             EngineKind::Candle => {
                 let device = Device::Cpu;

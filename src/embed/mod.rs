@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 pub use bm25::Bm25;
 
+use crate::secret::Secret;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error(
@@ -86,7 +88,7 @@ pub enum DenseEmbedder {
 
 impl DenseEmbedder {
     /// Loads the local model or probes the remote endpoint for its dimension.
-    pub async fn from_config(config: &EmbedConfig, api_key: Option<&str>) -> Result<DenseEmbedder, EmbedError> {
+    pub async fn from_config(config: &EmbedConfig, api_key: Option<&Secret>) -> Result<DenseEmbedder, EmbedError> {
         match config.backend {
             EmbedBackend::Local => {
                 let dir = config.model_dir.clone();

@@ -7,6 +7,7 @@ use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
 use tracing::Instrument;
 
 use super::EmbedError;
+use crate::secret::Secret;
 
 pub struct OpenAiEmbedder {
     client: Client<OpenAIConfig>,
@@ -18,7 +19,7 @@ pub struct OpenAiEmbedder {
 impl OpenAiEmbedder {
     pub fn new(
         base_url: &str,
-        api_key: Option<&str>,
+        api_key: Option<&Secret>,
         model: &str,
         dimensions: Option<u32>,
         batch_size: usize,
@@ -26,7 +27,7 @@ impl OpenAiEmbedder {
     ) -> Self {
         let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
         // Local servers (Ollama, vLLM) accept any key; never log it.
-        config = config.with_api_key(api_key.unwrap_or("unused"));
+        config = config.with_api_key(api_key.map_or("unused", Secret::expose));
         OpenAiEmbedder {
             client: Client::build(http, config),
             model: model.to_string(),

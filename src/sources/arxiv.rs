@@ -70,13 +70,11 @@ pub fn parse(bytes: &[u8]) -> ParseOutcome {
                 (b"category", true) => push_category(&e, &mut entry),
                 _ => field = Field::None,
             },
-            Event::Empty(e) => {
-                if local(&e).as_slice() == b"category" {
-                    push_category(&e, &mut entry);
-                }
+            Event::Empty(e) if local(&e).as_slice() == b"category" => {
+                push_category(&e, &mut entry);
             }
             Event::Text(t) => {
-                if let Some(s) = t.decode().ok() {
+                if let Ok(s) = t.decode() {
                     append(&mut entry, field, &s, in_author);
                 }
             }
@@ -135,12 +133,11 @@ fn local(e: &BytesStart) -> Vec<u8> {
 }
 
 fn push_category(e: &BytesStart, entry: &mut Option<Entry>) {
-    if let (Some(en), Ok(Some(term))) = (entry.as_mut(), e.try_get_attribute("term")) {
-        if let Ok(v) = term.unescape_value() {
-            if !en.categories.contains(&v.to_string()) {
-                en.categories.push(v.into_owned());
-            }
-        }
+    if let (Some(en), Ok(Some(term))) = (entry.as_mut(), e.try_get_attribute("term"))
+        && let Ok(v) = term.unescape_value()
+        && !en.categories.contains(&v.to_string())
+    {
+        en.categories.push(v.into_owned());
     }
 }
 

@@ -172,15 +172,15 @@ impl Fetcher {
                             },
                         });
                     }
-                    if let Some(ra) = retry_after {
-                        if ra > Duration::from_secs(self.config.max_retry_after_secs) {
-                            return Err(SourceError::Status {
-                                url: url.into(),
-                                status: status.as_u16(),
-                                attempts: attempt,
-                                hint: format!("; server asked to wait {}s, longer than allowed", ra.as_secs()),
-                            });
-                        }
+                    if let Some(ra) = retry_after
+                        && ra > Duration::from_secs(self.config.max_retry_after_secs)
+                    {
+                        return Err(SourceError::Status {
+                            url: url.into(),
+                            status: status.as_u16(),
+                            attempts: attempt,
+                            hint: format!("; server asked to wait {}s, longer than allowed", ra.as_secs()),
+                        });
                     }
                     tracing::warn!(%url, status = status.as_u16(), attempt, "retrying");
                     retry_after

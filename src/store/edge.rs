@@ -551,10 +551,10 @@ impl StateStore for EdgeStore {
             for r in records {
                 let m: serde_json::Map<String, serde_json::Value> =
                     r.payload.map(|p| p.0.into_iter().collect()).unwrap_or_default();
-                if let Some((k, key, doc)) = state::from_payload(&m) {
-                    if k == kind {
-                        out.push((key, doc));
-                    }
+                if let Some((k, key, doc)) = state::from_payload(&m)
+                    && k == kind
+                {
+                    out.push((key, doc));
                 }
             }
             match next {

@@ -12,13 +12,57 @@ pub mod server;
 pub mod state;
 
 use std::future::Future;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::paper::{Paper, PaperId, SourceKind};
+use crate::secret::Secret;
 
 pub use schema::{CollectionMeta, DENSE, SPARSE};
+
+/// Where the library lives: `[store]` in the configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A Qdrant server's gRPC URL (e.g. `http://localhost:6334`). Unset: the
+    /// embedded Qdrant Edge store under the data directory.
+    pub qdrant_url: Option<String>,
+    pub collection: String,
+    /// Server only: shards and replicas for a cluster.
+    pub shard_number: Option<u32>,
+    pub replication_factor: Option<u32>,
+    pub timeout_secs: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            qdrant_url: None,
+            collection: "papers".into(),
+            shard_number: None,
+            replication_factor: None,
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// Opens the configured backend: the server when `qdrant_url` is set, else
+/// the embedded store under `data_dir`.
+pub fn open(config: &StoreConfig, data_dir: &Path, api_key: Option<&Secret>) -> StoreResult<AnyStore> {
+    match &config.qdrant_url {
+        Some(url) => Ok(AnyStore::Server(server::ServerStore::connect(server::ServerConfig {
+            url: url.clone(),
+            api_key: api_key.cloned(),
+            collection: config.collection.clone(),
+            shard_number: config.shard_number,
+            replication_factor: config.replication_factor,
+            timeout: std::time::Duration::from_secs(config.timeout_secs),
+        })?)),
+        None => Ok(AnyStore::Edge(edge::EdgeStore::open(data_dir)?)),
+    }
+}
 
 /// A sparse vector (BM25 term weights), backend-neutral.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -177,6 +221,31 @@ pub trait PaperStore: Send + Sync {
 
     fn search(&self, request: SearchRequest) -> impl Future<Output = StoreResult<Vec<ScoredPaper>>> + Send;
 
+    /// Up to `limit` papers whose normalised title has, for each of `words`
+    /// (normalised, lowercase), a word starting with it; in no particular
+    /// order (`retrieve::lookup` ranks them). The default scans the library.
+    fn title_matches(
+        &self,
+        words: &[String],
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<StoredPaper>>> + Send {
+        async move {
+            let mut out = Vec::new();
+            scan(self, |page| {
+                let room = limit.saturating_sub(out.len());
+                out.extend(
+                    page.into_iter()
+                        .filter(|s| {
+                            crate::paper::title_has_words(&crate::paper::normalise_title(&s.paper.title), words)
+                        })
+                        .take(room),
+                );
+            })
+            .await?;
+            Ok(out)
+        }
+    }
+
     /// Builds indexes after a batch of writes (edge: HNSW; server: its own optimiser).
     fn optimize(&self) -> impl Future<Output = StoreResult<()>> + Send;
 
@@ -184,14 +253,32 @@ pub trait PaperStore: Send + Sync {
     fn flush(&self) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
+/// Visits every stored paper, a page at a time, in point-id order.
+pub async fn scan<S: PaperStore + ?Sized>(store: &S, mut visit: impl FnMut(Vec<StoredPaper>)) -> StoreResult<()> {
+    let mut cursor = None;
+    loop {
+        let page = store.scroll(cursor, 1_000).await?;
+        visit(page.papers);
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Every stored paper (for export and reindex).
+pub async fn all<S: PaperStore>(store: &S) -> StoreResult<Vec<StoredPaper>> {
+    let mut out = Vec::new();
+    scan(store, |page| out.extend(page)).await?;
+    Ok(out)
+}
+
 /// Library statistics by full scan (fine up to ~10^5 papers).
 pub async fn stats<S: PaperStore>(store: &S) -> StoreResult<LibraryStats> {
     let mut stats = LibraryStats::default();
     let mut by_source = std::collections::BTreeMap::new();
-    let mut cursor = None;
-    loop {
-        let page = store.scroll(cursor, 1_000).await?;
-        for s in &page.papers {
+    scan(store, |page| {
+        for s in &page {
             stats.count += 1;
             *by_source.entry(s.paper.source).or_insert(0u64) += 1;
             if let Some(p) = s.paper.published {
@@ -204,11 +291,8 @@ pub async fn stats<S: PaperStore>(store: &S) -> StoreResult<LibraryStats> {
                     .map_or(s.first_seen, |o: DateTime<Utc>| o.max(s.first_seen)),
             );
         }
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => break,
-        }
-    }
+    })
+    .await?;
     stats.by_source = by_source.into_iter().collect();
     Ok(stats)
 }
@@ -258,6 +342,9 @@ impl PaperStore for AnyStore {
     }
     async fn search(&self, request: SearchRequest) -> StoreResult<Vec<ScoredPaper>> {
         delegate!(self, s => s.search(request).await)
+    }
+    async fn title_matches(&self, words: &[String], limit: usize) -> StoreResult<Vec<StoredPaper>> {
+        delegate!(self, s => s.title_matches(words, limit).await)
     }
     async fn optimize(&self) -> StoreResult<()> {
         delegate!(self, s => s.optimize().await)

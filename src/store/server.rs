@@ -23,12 +23,14 @@ use super::{
     StoreError, StoreResult, StoredPaper,
 };
 use crate::paper::PaperId;
+use crate::secret::Secret;
 
 /// How to reach the server and lay out the collection.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub url: String,
-    pub api_key: Option<String>,
+    /// Redacted in `Debug` (it is a [`Secret`]).
+    pub api_key: Option<Secret>,
     pub collection: String,
     pub shard_number: Option<u32>,
     pub replication_factor: Option<u32>,
@@ -47,7 +49,7 @@ impl ServerStore {
             .timeout(config.timeout)
             .skip_compatibility_check();
         if let Some(key) = &config.api_key {
-            builder = builder.api_key(key.clone());
+            builder = builder.api_key(key.expose().to_string());
         }
         let client = builder.build().map_err(|e| StoreError::Unreachable {
             url: config.url.clone(),
@@ -608,10 +610,10 @@ impl StateStore for ServerStore {
             let resp = self.client.scroll(req).await.map_err(|e| self.err("state list", e))?;
             for p in resp.result {
                 let m: serde_json::Map<String, serde_json::Value> = Payload::from(p.payload).into();
-                if let Some((k, key, doc)) = state::from_payload(&m) {
-                    if k == kind {
-                        out.push((key, doc));
-                    }
+                if let Some((k, key, doc)) = state::from_payload(&m)
+                    && k == kind
+                {
+                    out.push((key, doc));
                 }
             }
             match resp.next_page_offset {

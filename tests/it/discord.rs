@@ -2,19 +2,17 @@
 //! real ratelimiter) against a local fake Discord, answering from the sample
 //! corpus in embedded Qdrant through a scripted local OpenAI-compatible LLM.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::fake_discord::{self as fd, FakeDiscord, RestCall};
-use common::fake_llm::{FakeLlm, Reply};
+use crate::support::fake_discord::{self as fd, FakeDiscord, RestCall};
+use crate::support::fake_llm::{FakeLlm, Reply};
 use paperbot::answer::llm::{LlmClient, LlmConfig};
 use paperbot::answer::prompts::Prompts;
 use paperbot::answer::{AnswerConfig, Answerer};
-use paperbot::config::SearchConfig;
 use paperbot::discord::{Bot, DiscordConfig};
 use paperbot::library::Library;
+use paperbot::retrieve::SearchConfig;
 use paperbot::store::AnyStore;
 use paperbot::store::edge::EdgeStore;
 use serde_json::{Value, json};
@@ -29,7 +27,7 @@ async fn library() -> Arc<Library<AnyStore>> {
     LIB.get_or_init(|| async {
         let tmp = tempfile::tempdir().unwrap();
         let store = AnyStore::Edge(EdgeStore::open(tmp.path()).unwrap());
-        (tmp, Arc::new(common::sample_library(store, None).await))
+        (tmp, Arc::new(crate::support::sample_library(store, None).await))
     })
     .await
     .1
@@ -64,7 +62,7 @@ async fn start(script: Vec<Reply>, tweak: impl FnOnce(&mut DiscordConfig)) -> Ru
 async fn own_library(n: usize) -> (std::path::PathBuf, Arc<Library<AnyStore>>) {
     let tmp = tempfile::tempdir().unwrap();
     let store = AnyStore::Edge(EdgeStore::open(tmp.path()).unwrap());
-    let lib = common::sample_library(store, Some(n)).await;
+    let lib = crate::support::sample_library(store, Some(n)).await;
     // Kept on disk: the store flushes when its last handle drops, which can
     // be after the test (tasks end with the runtime).
     (tmp.keep(), Arc::new(lib))
@@ -90,7 +88,7 @@ async fn start_with(
         Prompts::builtin().unwrap(),
         LlmClient::from_config(&lc, None).unwrap(),
         AnswerConfig::default(),
-        &SearchConfig::default(),
+        SearchConfig::default(),
     );
     let mut dc = DiscordConfig {
         edit_interval_ms: 200,
@@ -906,7 +904,7 @@ async fn only_the_process_owning_the_guilds_shard_posts_and_the_overview_is_cite
             Prompts::builtin().unwrap(),
             LlmClient::from_config(&lc, None).unwrap(),
             AnswerConfig::default(),
-            &SearchConfig::default(),
+            SearchConfig::default(),
         );
         let config = DiscordConfig {
             shard_total: 2,
@@ -1020,7 +1018,7 @@ fn sample(text: &str, series: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_and_health_move_when_a_question_is_answered() {
     let run = start(vec![Reply::text(&["Counted [1]."])], |_| {}).await;
-    let addr = common::serve(paperbot::ops::router(run.bot.clone())).await;
+    let addr = crate::support::serve(paperbot::ops::router(paperbot::app::health_probe(run.bot.clone()))).await;
     let client = paperbot::http_client_builder().build().unwrap();
     let get = |path: &'static str| {
         let client = client.clone();

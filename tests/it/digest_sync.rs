@@ -2,8 +2,6 @@
 //! daily papers API over several days (with an outage and recovery), and
 //! the digest of what entered the library.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +48,10 @@ fn hf_day(papers: &[(String, &paperbot::paper::Paper, u32)]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_survives_an_outage_stays_idempotent_and_feeds_the_digest() {
-    let corpus = paperbot::sources::load_file(&common::corpus()).await.unwrap().papers;
+    let corpus = paperbot::sources::load_file(&crate::support::corpus())
+        .await
+        .unwrap()
+        .papers;
     let pick = |i: usize, up: u32| (format!("2611.{:05}", 100 + i), &corpus[i], up);
     let today = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
     let d = |back: u64| (today - chrono::Days::new(back)).format("%Y-%m-%d").to_string();
@@ -68,7 +69,7 @@ async fn sync_survives_an_outage_stays_idempotent_and_feeds_the_digest() {
     let router = Router::new()
         .route("/api/daily_papers", get(daily))
         .with_state(days.clone());
-    let addr = common::serve(router).await;
+    let addr = crate::support::serve(router).await;
     let fetcher = Fetcher::new(HttpConfig {
         hf_base_url: format!("http://{addr}"),
         max_attempts: 2,
@@ -80,7 +81,7 @@ async fn sync_survives_an_outage_stays_idempotent_and_feeds_the_digest() {
     let tmp = tempfile::tempdir().unwrap();
     let dense = DenseEmbedder::from_config(
         &EmbedConfig {
-            model_dir: common::model_dir(),
+            model_dir: crate::support::model_dir(),
             ..Default::default()
         },
         None,

@@ -3,17 +3,16 @@
 //! OpenAI-compatible server scripted per test (good answers, invented
 //! citations, 429/5xx, cut and malformed streams, slow first tokens).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::fake_llm::{FakeLlm, Reply, Seen};
+use crate::support::fake_llm::{FakeLlm, Reply, Seen};
 use paperbot::answer::llm::{LlmClient, LlmConfig, LlmError};
 use paperbot::answer::prompts::Prompts;
 use paperbot::answer::{Answer, AnswerConfig, AnswerKind, Answerer, AskError, AskRequest, Turn};
-use paperbot::config::{SearchConfig, Secret};
 use paperbot::library::Library;
+use paperbot::retrieve::SearchConfig;
+use paperbot::secret::Secret;
 use paperbot::store::edge::EdgeStore;
 use tokio::sync::OnceCell;
 
@@ -22,7 +21,7 @@ async fn library() -> Arc<Library<EdgeStore>> {
     static LIB: OnceCell<(tempfile::TempDir, Arc<Library<EdgeStore>>)> = OnceCell::const_new();
     LIB.get_or_init(|| async {
         let tmp = tempfile::tempdir().unwrap();
-        let lib = common::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
+        let lib = crate::support::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
         (tmp, Arc::new(lib))
     })
     .await
@@ -54,7 +53,7 @@ async fn answerer(llm: Option<&FakeLlm>, tweak: impl FnOnce(&mut LlmConfig, &mut
         Prompts::builtin().unwrap(),
         client,
         ac,
-        &SearchConfig::default(),
+        SearchConfig::default(),
     )
 }
 
@@ -347,7 +346,7 @@ async fn an_unreachable_endpoint_says_so() {
         Prompts::builtin().unwrap(),
         client,
         AnswerConfig::default(),
-        &SearchConfig::default(),
+        SearchConfig::default(),
     );
     let (result, _) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
@@ -397,7 +396,10 @@ async fn an_unanswerable_question_never_reaches_the_model() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_follow_up_carries_the_earlier_turn_and_its_papers() {
     let lib = library().await;
-    let all = paperbot::sources::load_file(&common::corpus()).await.unwrap().papers;
+    let all = paperbot::sources::load_file(&crate::support::corpus())
+        .await
+        .unwrap()
+        .papers;
     let earlier = all
         .iter()
         .find(|p| p.title == "On Teacher Hacking in Language Model Distillation")

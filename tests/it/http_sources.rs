@@ -1,8 +1,6 @@
 //! API sources against a local HTTP server on 127.0.0.1 replaying recorded
 //! responses: retries on 429/5xx, Retry-After, arXiv politeness.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,7 +61,7 @@ fn day() -> NaiveDate {
 #[tokio::test]
 async fn hf_daily_papers_with_429_then_success() {
     let log = Log::default();
-    let fixture = std::fs::read_to_string(common::data("daily_papers-trimmed.json")).unwrap();
+    let fixture = std::fs::read_to_string(crate::support::data("daily_papers-trimmed.json")).unwrap();
     let app = Router::new()
         .route(
             "/api/daily_papers",

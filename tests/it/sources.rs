@@ -1,14 +1,12 @@
 //! Every source format, on real response shapes and on hostile input.
 
-mod common;
-
 use paperbot::paper::SourceKind;
 use paperbot::sources::{self, Format};
 
 #[test]
 fn sample_corpus_yields_85_papers_with_exact_titles() {
-    let bytes = std::fs::read(common::corpus()).unwrap();
-    let out = Format::detect(&common::corpus(), &bytes).parse(&bytes);
+    let bytes = std::fs::read(crate::support::corpus()).unwrap();
+    let out = Format::detect(&crate::support::corpus(), &bytes).parse(&bytes);
     assert!(out.problems.is_empty(), "{:?}", out.problems);
     assert_eq!(out.papers.len(), 85);
     let text = String::from_utf8(bytes).unwrap();
@@ -46,7 +44,7 @@ fn sample_corpus_yields_85_papers_with_exact_titles() {
 
 #[test]
 fn hf_daily_fixture() {
-    let bytes = std::fs::read(common::data("daily_papers-trimmed.json")).unwrap();
+    let bytes = std::fs::read(crate::support::data("daily_papers-trimmed.json")).unwrap();
     let out = sources::hf::parse(&bytes);
     assert!(out.problems.is_empty(), "{:?}", out.problems);
     let p = &out.papers[0];
@@ -63,8 +61,8 @@ fn hf_daily_fixture() {
 
 #[test]
 fn hf_single_paper_object_fixture() {
-    let bytes = std::fs::read(common::data("paper-object.json")).unwrap();
-    let out = Format::detect(&common::data("paper-object.json"), &bytes).parse(&bytes);
+    let bytes = std::fs::read(crate::support::data("paper-object.json")).unwrap();
+    let out = Format::detect(&crate::support::data("paper-object.json"), &bytes).parse(&bytes);
     assert!(out.problems.is_empty(), "{:?}", out.problems);
     let p = &out.papers[0];
     assert_eq!(p.id.as_str(), "2509.04664");
@@ -76,7 +74,7 @@ fn hf_single_paper_object_fixture() {
 
 #[test]
 fn arxiv_fixture() {
-    let bytes = std::fs::read(common::data("arxiv-query-response.xml")).unwrap();
+    let bytes = std::fs::read(crate::support::data("arxiv-query-response.xml")).unwrap();
     let out = sources::arxiv::parse(&bytes);
     assert!(out.problems.is_empty(), "{:?}", out.problems);
     assert_eq!(out.papers.len(), 1);
@@ -112,10 +110,10 @@ fn hostile_records_are_skipped_and_named() {
 #[test]
 fn parsers_never_panic() {
     let seeds: Vec<Vec<u8>> = [
-        common::corpus(),
-        common::data("daily_papers-trimmed.json"),
-        common::data("paper-object.json"),
-        common::data("arxiv-query-response.xml"),
+        crate::support::corpus(),
+        crate::support::data("daily_papers-trimmed.json"),
+        crate::support::data("paper-object.json"),
+        crate::support::data("arxiv-query-response.xml"),
     ]
     .iter()
     .map(|p| std::fs::read(p).unwrap())

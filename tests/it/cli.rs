@@ -2,20 +2,16 @@
 //! sample corpus, re-ingest idempotently, stats, export/import round trip,
 //! search, and bad input that costs only itself.
 
-mod common;
-
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::fake_llm::{FakeLlm, Reply};
+use crate::support::fake_llm::{FakeLlm, Reply};
 
 fn paperbot(data_dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_paperbot"))
+    let out = crate::support::paperbot()
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
-        .env("PAPERBOT_EMBED__MODEL_DIR", common::model_dir())
-        .env("PAPERBOT_LOG", "warn")
         .current_dir(data_dir.parent().unwrap())
         .output()
         .expect("run paperbot");
@@ -42,7 +38,7 @@ fn stdout(o: &Output) -> String {
 fn ingest_is_idempotent_and_export_round_trips() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let corpus = common::corpus();
+    let corpus = crate::support::corpus();
     let corpus = corpus.to_str().unwrap();
 
     let first = stdout(&paperbot(&data, &["ingest", corpus]));
@@ -102,11 +98,10 @@ fn ask_in_the_terminal(data: &Path) {
     ]));
     let key = "sk-live-NEVER-LOG-9d8c";
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_paperbot"))
+        crate::support::paperbot()
             .arg("--data-dir")
             .arg(data)
             .args(args)
-            .env("PAPERBOT_EMBED__MODEL_DIR", common::model_dir())
             .env("PAPERBOT_LLM__BASE_URL", llm.base_url())
             .env("PAPERBOT_LLM__MODEL", "fake-model")
             .env("PAPERBOT_LLM_API_KEY", key)
@@ -193,8 +188,8 @@ fn bad_sources_cost_only_themselves() {
 fn config_prints_the_effective_settings_and_check_names_the_bad_key() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |envs: &[(&str, &str)], args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperbot"));
-        cmd.args(args).current_dir(tmp.path()).env("PAPERBOT_LOG", "warn");
+        let mut cmd = crate::support::paperbot();
+        cmd.args(args).current_dir(tmp.path());
         for (k, v) in envs {
             cmd.env(k, v);
         }

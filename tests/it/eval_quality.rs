@@ -3,21 +3,23 @@
 //! paraphrased questions and beats dense-only and BM25-only, and every
 //! question that names a paper gets it first.
 
-mod common;
-
 use paperbot::eval::{self, ModeScores};
+use paperbot::retrieve::SearchConfig;
 use paperbot::store::SearchMode;
 use paperbot::store::edge::EdgeStore;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hybrid_search_meets_the_quality_bar() {
     let tmp = tempfile::tempdir().unwrap();
-    let lib = common::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
+    let lib = crate::support::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
 
-    let questions = eval::read(&std::fs::read(common::repo().join("tests/eval/questions.jsonl")).unwrap()).unwrap();
+    let questions =
+        eval::read(&std::fs::read(crate::support::repo().join("tests/eval/questions.jsonl")).unwrap()).unwrap();
     let mut mrr = Vec::new();
     for mode in [SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse] {
-        let outcomes = eval::run_mode(&lib, &questions, mode).await.unwrap();
+        let outcomes = eval::run_mode(&lib, &questions, &SearchConfig::default(), mode)
+            .await
+            .unwrap();
         let ranks =
             |kind: &str| -> Vec<Option<usize>> { outcomes.iter().filter(|o| o.kind == kind).map(|o| o.rank).collect() };
         let para = ModeScores::from_ranks(&ranks("paraphrase"));
@@ -27,8 +29,7 @@ async fn hybrid_search_meets_the_quality_bar() {
             assert!(para.mrr >= 0.85, "hybrid MRR {}", para.mrr);
             let titles = ModeScores::from_ranks(&ranks("title"));
             assert_eq!(titles.recall_at_1, 1.0, "a named paper comes first");
-            let (unanswerable_below, _) =
-                eval::threshold_split(&outcomes, paperbot::config::SearchConfig::default().min_relevance);
+            let (unanswerable_below, _) = eval::threshold_split(&outcomes, SearchConfig::default().min_relevance);
             assert!(
                 unanswerable_below >= 0.8,
                 "threshold flags {unanswerable_below} of unanswerable questions"

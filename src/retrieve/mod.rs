@@ -1,13 +1,60 @@
 //! Retrieval: a question in, ranked papers out. Embeds the query both ways
-//! and lets the store fuse dense and BM25 candidates (reciprocal rank fusion).
+//! and lets the store fuse dense and BM25 candidates (reciprocal rank
+//! fusion); [`lookup`] finds one paper by id, URL or title.
+
+pub mod lookup;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::library::{Library, LibraryError};
 use crate::paper::PaperId;
 use crate::store::{PaperStore, ScoredPaper, SearchFilter, SearchMode, SearchRequest};
 
+/// `[search]` in the configuration: how every path that searches searches.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Results shown by `paperbot search` and `/search`.
+    pub k: usize,
+    pub mode: SearchMode,
+    /// Candidates each retriever contributes to fusion.
+    pub prefetch: usize,
+    /// Below this cosine for the best dense match, nothing in the library is
+    /// relevant (calibrated with `paperbot eval`).
+    pub min_relevance: f32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            k: 10,
+            mode: SearchMode::Hybrid,
+            prefetch: 50,
+            min_relevance: 0.35,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Options for a search with these settings, returning `search.k` papers.
+    pub fn default_options(&self) -> SearchOptions {
+        self.options(self.k)
+    }
+
+    /// Options for one search with these settings, returning `k` papers.
+    pub fn options(&self, k: usize) -> SearchOptions {
+        SearchOptions {
+            k,
+            mode: self.mode,
+            prefetch: self.prefetch,
+            filter: SearchFilter::default(),
+        }
+    }
+}
+
+/// One search: how many, which retrievers, which part of the library.
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
     pub k: usize,
@@ -18,12 +65,7 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions {
-            k: 10,
-            mode: SearchMode::Hybrid,
-            prefetch: 50,
-            filter: SearchFilter::default(),
-        }
+        SearchConfig::default().options(10)
     }
 }
 

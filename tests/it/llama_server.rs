@@ -10,8 +10,6 @@
 //! ```
 //! `.ci/run` does this (building llama.cpp takes ~15 min on 2 cores the first time).
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,11 +59,10 @@ fn ask_works_against_llama_cpp_server() {
 
     let data = tmp.path().join("data");
     let paperbot = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_paperbot"))
+        crate::support::paperbot()
             .arg("--data-dir")
             .arg(&data)
             .args(args)
-            .env("PAPERBOT_EMBED__MODEL_DIR", common::model_dir())
             .env("PAPERBOT_LLM__BASE_URL", format!("http://127.0.0.1:{port}/v1"))
             .env("PAPERBOT_LLM__MODEL", "smollm2")
             .env("PAPERBOT_LLM__FIRST_TOKEN_TIMEOUT_SECS", "300")
@@ -73,7 +70,7 @@ fn ask_works_against_llama_cpp_server() {
             .output()
             .unwrap()
     };
-    let ingest = paperbot(&["ingest", common::corpus().to_str().unwrap()]);
+    let ingest = paperbot(&["ingest", crate::support::corpus().to_str().unwrap()]);
     assert!(ingest.status.success(), "{}", String::from_utf8_lossy(&ingest.stderr));
 
     let started = Instant::now();

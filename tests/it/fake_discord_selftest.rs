@@ -3,11 +3,9 @@
 //! `Http` (real ratelimiter) reaches it over TLS, and a real `Client` gets
 //! READY and dispatched events through its gateway.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::fake_discord::{APP_ID, BOT_USER_ID, CHANNEL_ID, FakeDiscord, GUILD_ID, RestCall, TOKEN, USER_ID};
+use crate::support::fake_discord::{APP_ID, BOT_USER_ID, CHANNEL_ID, FakeDiscord, GUILD_ID, RestCall, TOKEN, USER_ID};
 use serde_json::{Value, json};
 use serenity::all::{
     ApplicationId, Channel, ChannelId, ChannelType, Command, CommandDataOptionValue, CommandOptionType, Context,
@@ -54,7 +52,7 @@ fn as_dispatch(event: &str, d: &Value) -> serenity::model::event::Event {
 
 #[test]
 fn payload_builders_deserialize_with_serenity() {
-    let cmd = FakeDiscord::slash_command(
+    let cmd = crate::support::fake_discord::slash_command(
         11,
         "ask",
         json!([{"name": "question", "type": 3, "value": "what is RAG?"}]),
@@ -77,11 +75,11 @@ fn payload_builders_deserialize_with_serenity() {
         serenity::model::event::Event::InteractionCreate(_)
     ));
     assert_eq!(
-        common::fake_discord::slash_command(11, "ask", json!([])),
-        FakeDiscord::slash_command(11, "ask", json!([]))
+        crate::support::fake_discord::slash_command(11, "ask", json!([])),
+        crate::support::fake_discord::slash_command(11, "ask", json!([]))
     );
 
-    let ac = FakeDiscord::autocomplete(12, "ask", "paper", "atten");
+    let ac = crate::support::fake_discord::autocomplete(12, "ask", "paper", "atten");
     let Interaction::Autocomplete(a) = serde_json::from_value::<Interaction>(ac.clone()).expect("autocomplete") else {
         panic!("not autocomplete")
     };
@@ -94,7 +92,7 @@ fn payload_builders_deserialize_with_serenity() {
     );
     as_dispatch("INTERACTION_CREATE", &ac);
 
-    let click = FakeDiscord::component_click(13, "more:42", 99);
+    let click = crate::support::fake_discord::component_click(13, "more:42", 99);
     let Interaction::Component(k) = serde_json::from_value::<Interaction>(click.clone()).expect("component") else {
         panic!("not a component")
     };
@@ -103,7 +101,8 @@ fn payload_builders_deserialize_with_serenity() {
     assert_eq!(k.message.author.id.get(), BOT_USER_ID);
     as_dispatch("INTERACTION_CREATE", &click);
 
-    let msg = FakeDiscord::message(21, CHANNEL_ID, USER_ID, false, "hey <@1>", &[BOT_USER_ID, USER_ID]);
+    let msg =
+        crate::support::fake_discord::message(21, CHANNEL_ID, USER_ID, false, "hey <@1>", &[BOT_USER_ID, USER_ID]);
     let m: Message = serde_json::from_value(msg.clone()).expect("message");
     assert_eq!(m.content, "hey <@1>");
     assert_eq!(m.guild_id.map(|g| g.get()), Some(GUILD_ID));
@@ -111,7 +110,7 @@ fn payload_builders_deserialize_with_serenity() {
     assert_eq!(m.mentions.len(), 2);
     assert!(m.mentions[0].bot);
     as_dispatch("MESSAGE_CREATE", &msg);
-    let bot_msg = FakeDiscord::message(22, CHANNEL_ID, BOT_USER_ID, true, "", &[]);
+    let bot_msg = crate::support::fake_discord::message(22, CHANNEL_ID, BOT_USER_ID, true, "", &[]);
     assert!(
         serde_json::from_value::<Message>(bot_msg)
             .expect("bot message")
@@ -289,7 +288,8 @@ async fn rest_through_serenity_http() {
 
     // Interactions: defer, edit the original, follow up, read it back; a second ack fails.
     let Interaction::Command(cmd) =
-        serde_json::from_value::<Interaction>(FakeDiscord::slash_command(500, "ask", json!([]))).unwrap()
+        serde_json::from_value::<Interaction>(crate::support::fake_discord::slash_command(500, "ask", json!([])))
+            .unwrap()
     else {
         panic!()
     };
@@ -415,7 +415,7 @@ async fn real_client_through_the_gateway() {
 
     fake.dispatch(
         "MESSAGE_CREATE",
-        FakeDiscord::message(700, CHANNEL_ID, USER_ID, false, "hello bot", &[BOT_USER_ID]),
+        crate::support::fake_discord::message(700, CHANNEL_ID, USER_ID, false, "hello bot", &[BOT_USER_ID]),
     )
     .await;
     let Seen::Message(m) = next(&mut rx).await else {
@@ -425,7 +425,7 @@ async fn real_client_through_the_gateway() {
 
     fake.dispatch(
         "INTERACTION_CREATE",
-        FakeDiscord::slash_command(801, "ask", json!([{"name": "question", "type": 3, "value": "q"}])),
+        crate::support::fake_discord::slash_command(801, "ask", json!([{"name": "question", "type": 3, "value": "q"}])),
     )
     .await;
     let Seen::Interaction(Interaction::Command(c)) = next(&mut rx).await else {
@@ -442,7 +442,7 @@ async fn real_client_through_the_gateway() {
 
     fake.dispatch(
         "INTERACTION_CREATE",
-        FakeDiscord::autocomplete(802, "ask", "question", "att"),
+        crate::support::fake_discord::autocomplete(802, "ask", "question", "att"),
     )
     .await;
     let Seen::Interaction(Interaction::Autocomplete(_)) = next(&mut rx).await else {
@@ -455,8 +455,11 @@ async fn real_client_through_the_gateway() {
     assert_eq!(ac.body["data"]["choices"][0]["value"], "1706.03762");
 
     // A click on a message the fake knows: the deferred update then edits that message.
-    fake.dispatch("INTERACTION_CREATE", FakeDiscord::component_click(803, "more:1", 4242))
-        .await;
+    fake.dispatch(
+        "INTERACTION_CREATE",
+        crate::support::fake_discord::component_click(803, "more:1", 4242),
+    )
+    .await;
     let Seen::Interaction(Interaction::Component(k)) = next(&mut rx).await else {
         panic!("expected click")
     };
@@ -544,14 +547,14 @@ async fn gateway_protocol_by_hand() {
     assert_eq!(fake.identify().unwrap()["intents"], 1 << 9);
     fake.dispatch(
         "MESSAGE_CREATE",
-        FakeDiscord::message(1, CHANNEL_ID, USER_ID, false, "secret", &[]),
+        crate::support::fake_discord::message(1, CHANNEL_ID, USER_ID, false, "secret", &[]),
     )
     .await;
     let m = recv(&mut ws).await;
     assert_eq!((m["s"].as_u64(), m["d"]["content"].as_str()), (Some(2), Some("")));
     fake.dispatch(
         "MESSAGE_CREATE",
-        FakeDiscord::message(2, CHANNEL_ID, USER_ID, false, "hi bot", &[BOT_USER_ID]),
+        crate::support::fake_discord::message(2, CHANNEL_ID, USER_ID, false, "hi bot", &[BOT_USER_ID]),
     )
     .await;
     assert_eq!(recv(&mut ws).await["d"]["content"], "hi bot");
@@ -571,8 +574,11 @@ async fn gateway_protocol_by_hand() {
         (resumed["t"].as_str(), resumed["s"].as_u64()),
         (Some("RESUMED"), Some(4))
     );
-    fake.dispatch("INTERACTION_CREATE", FakeDiscord::slash_command(9, "ask", json!([])))
-        .await;
+    fake.dispatch(
+        "INTERACTION_CREATE",
+        crate::support::fake_discord::slash_command(9, "ask", json!([])),
+    )
+    .await;
     assert_eq!(recv(&mut ws).await["d"]["token"], "itoken-9");
     let ops: Vec<u64> = fake.gateway_frames().iter().filter_map(|f| f["op"].as_u64()).collect();
     assert_eq!(ops, vec![1, 2, 2, 6]);

@@ -2,8 +2,6 @@
 //! Edge store always, a Qdrant server when `QDRANT_URL` is set (e.g.
 //! `QDRANT_URL=http://127.0.0.1:6334 cargo test --test store_suite`).
 
-mod common;
-
 use chrono::{TimeZone, Utc};
 use paperbot::paper::{Paper, PaperId, SourceKind};
 use paperbot::store::edge::EdgeStore;
@@ -286,7 +284,7 @@ async fn server_backend_passes_the_suite() {
     };
     let store = ServerStore::connect(ServerConfig {
         url,
-        api_key: std::env::var("QDRANT_API_KEY").ok(),
+        api_key: std::env::var("QDRANT_API_KEY").ok().map(paperbot::secret::Secret::from),
         collection: format!("paperbot_test_{}", std::process::id()),
         shard_number: Some(2),
         replication_factor: None,
@@ -311,7 +309,7 @@ async fn cluster_backend_replicates_every_shard() {
     };
     let store = ServerStore::connect(ServerConfig {
         url,
-        api_key: std::env::var("QDRANT_API_KEY").ok(),
+        api_key: std::env::var("QDRANT_API_KEY").ok().map(paperbot::secret::Secret::from),
         collection: format!("paperbot_cluster_{}", std::process::id()),
         shard_number: Some(3),
         replication_factor: Some(2),

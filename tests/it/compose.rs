@@ -5,8 +5,6 @@
 //! Gated on `COMPOSE_PYTHON` (a Python with jsonschema and PyYAML) and
 //! `COMPOSE_SCHEMA` (the schema file); `.ci/run` provides both.
 
-mod common;
-
 use std::process::Command;
 
 use serde_json::Value;
@@ -47,7 +45,7 @@ fn compose_files_follow_the_spec_and_the_readme() {
         eprintln!("skipped: set COMPOSE_PYTHON and COMPOSE_SCHEMA (.ci/run does)");
         return;
     };
-    let read = |f: &str| std::fs::read_to_string(common::repo().join(f)).unwrap();
+    let read = |f: &str| std::fs::read_to_string(crate::support::repo().join(f)).unwrap();
 
     let main = validate(&python, &schema, &read("docker-compose.yml")).unwrap();
     let services = &main["services"];

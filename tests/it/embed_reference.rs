@@ -4,8 +4,6 @@
 //! model files; the set includes a text longer than 256 tokens (truncation),
 //! a one-letter text and non-ASCII text.
 
-mod common;
-
 use paperbot::embed::minilm::{DIM, EngineKind, MAX_TOKENS, MiniLm};
 
 #[derive(serde::Deserialize)]
@@ -26,13 +24,13 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn minilm_matches_sentence_transformers() {
     for kind in [EngineKind::Packed, EngineKind::Candle] {
-        matches_reference(MiniLm::load_engine(&common::model_dir(), 4, kind).unwrap());
+        matches_reference(MiniLm::load_engine(&crate::support::model_dir(), 4, kind).unwrap());
     }
 }
 
 fn matches_reference(model: MiniLm) {
     let reference: Reference =
-        serde_json::from_slice(&std::fs::read(common::data("minilm_reference.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(crate::support::data("minilm_reference.json")).unwrap()).unwrap();
     assert_eq!(reference.max_seq_length, MAX_TOKENS);
     let texts: Vec<&str> = reference.sentences.iter().map(String::as_str).collect();
     // Batched with mixed lengths (padding must not leak into the mean).
@@ -62,13 +60,13 @@ fn missing_model_names_the_fix() {
 /// with mixed lengths (packing must not mix sequences) and one by one.
 #[test]
 fn packed_engine_matches_candle_on_the_corpus() {
-    let text = std::fs::read_to_string(common::corpus()).unwrap();
+    let text = std::fs::read_to_string(crate::support::corpus()).unwrap();
     let abstracts: Vec<&str> = text.lines().filter(|l| l.len() > 200).take(24).collect();
     assert!(abstracts.len() >= 20);
     let mut texts = abstracts.clone();
     texts.extend(["a", "graph neural networks", "Ünïcödé ✓ 数学"]);
-    let packed = MiniLm::load_engine(&common::model_dir(), 16, EngineKind::Packed).unwrap();
-    let candle = MiniLm::load_engine(&common::model_dir(), 16, EngineKind::Candle).unwrap();
+    let packed = MiniLm::load_engine(&crate::support::model_dir(), 16, EngineKind::Packed).unwrap();
+    let candle = MiniLm::load_engine(&crate::support::model_dir(), 16, EngineKind::Candle).unwrap();
     let a = packed.embed(&texts).unwrap();
     let b = candle.embed(&texts).unwrap();
     for ((t, x), y) in texts.iter().zip(&a).zip(&b) {
