@@ -37,6 +37,7 @@ impl<S: PaperStore> Library<S> {
         let lib = Library { store, dense, bm25 };
         if let Some(found) = lib.store.meta().await? {
             found.check(&lib.wanted_meta(), &lib.store.describe())?;
+            lib.store.ensure_indexes().await?;
         }
         Ok(lib)
     }

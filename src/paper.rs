@@ -373,12 +373,21 @@ pub fn normalise_title(title: &str) -> String {
         .join(" ")
 }
 
-/// Whether every one of `words` starts some word of `title` (both
-/// normalised): how a typed title prefix matches a stored title.
+/// The words of a title or of what someone typed, as the title index splits
+/// them: runs of letters and digits, lowercased (`LLM-as-a-Judge` gives
+/// `llm`, `as`, `a`, `judge`).
+pub fn title_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Whether every one of `words` starts some word of `title`: how typed words
+/// match a stored title.
 pub fn title_has_words(title: &str, words: &[String]) -> bool {
-    words
-        .iter()
-        .all(|w| title.split_whitespace().any(|t| t.starts_with(w.as_str())))
+    let have = title_words(title);
+    words.iter().all(|w| have.iter().any(|t| t.starts_with(w.as_str())))
 }
 
 #[cfg(test)]

@@ -19,13 +19,14 @@ use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequestArgs, FinishReason,
+    CreateChatCompletionRequestArgs,
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::reasoning::{Piece, ReasoningMode, ThinkFilter};
 use crate::secret::Secret;
 
 /// Where the LLM is and how to treat it. No `base_url`: offline (extractive) mode.
@@ -50,6 +51,9 @@ pub struct LlmConfig {
     pub max_attempts: u32,
     /// First backoff delay; doubles per attempt, with jitter.
     pub retry_base_ms: u64,
+    /// How `<think>` blocks in the answer text are treated (reasoning sent in
+    /// separate `reasoning_content`/`reasoning` fields is always set aside).
+    pub reasoning: ReasoningMode,
 }
 
 impl Default for LlmConfig {
@@ -64,6 +68,7 @@ impl Default for LlmConfig {
             deadline_secs: 180.0,
             max_attempts: 4,
             retry_base_ms: 500,
+            reasoning: ReasoningMode::Auto,
         }
     }
 }
@@ -88,6 +93,10 @@ pub enum LlmError {
     Malformed { detail: String },
     #[error("the model returned an empty answer (finish reason: {finish})")]
     Empty { finish: String },
+    #[error("the model spent its {max_tokens}-token limit reasoning and wrote no answer")]
+    OnlyReasoned { max_tokens: u32 },
+    #[error("the server reported an error mid-stream after {chars} characters: {detail}")]
+    ServerFailed { chars: usize, detail: String },
     #[error("bad LLM configuration: {0}")]
     Config(String),
 }
@@ -116,6 +125,13 @@ impl LlmError {
             LlmError::Empty { .. } => {
                 "The language model returned an empty answer. Please rephrase or ask again.".into()
             }
+            LlmError::OnlyReasoned { .. } => "The language model used its whole length limit thinking and wrote no \
+                 answer; an operator can raise `llm.max_tokens`."
+                .into(),
+            LlmError::ServerFailed { detail, .. } => format!(
+                "The language model failed while answering ({}). Please try again.",
+                crate::paper::clean_text(detail).chars().take(120).collect::<String>()
+            ),
             LlmError::Config(_) => "The language model is misconfigured; an operator should check the logs.".into(),
         }
     }
@@ -124,9 +140,58 @@ impl LlmError {
 /// What a finished stream produced.
 #[derive(Debug, Clone)]
 pub struct Completion {
+    /// The answer, reasoning removed.
     pub text: String,
+    /// What the model reasoned before answering (never shown; counted).
+    pub reasoning: String,
     /// The model stopped at `max_tokens`.
     pub truncated: bool,
+}
+
+/// A piece of a streaming completion, as the caller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delta<'a> {
+    /// Answer text.
+    Text(&'a str),
+    /// Reasoning (from a reasoning field or a `<think>` block): not to be shown.
+    Reasoning(&'a str),
+}
+
+/// One SSE chunk, read leniently: servers differ in which fields they send
+/// (reasoning fields, an `error` object mid-stream, integer error codes), so
+/// every field is optional and unknown ones are ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Chunk {
+    choices: Vec<ChunkChoice>,
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ChunkChoice {
+    index: u32,
+    delta: ChunkDelta,
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ChunkDelta {
+    content: Option<String>,
+    /// DeepSeek, llama.cpp, SGLang, older vLLM.
+    reasoning_content: Option<String>,
+    /// Newer vLLM, Ollama.
+    reasoning: Option<String>,
+}
+
+/// The text of an OpenAI-style error object (`{"message": …}` or a string).
+fn error_text(e: &serde_json::Value) -> String {
+    let text = e["message"].as_str().map(str::to_string).unwrap_or_else(|| match e {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    text.chars().take(300).collect()
 }
 
 /// A streaming chat client for one configured endpoint.
@@ -206,13 +271,14 @@ impl LlmClient {
         &self.base_url
     }
 
-    /// Streams one completion. `on_delta` sees each piece of text as it
-    /// arrives; the returned text is their concatenation.
+    /// Streams one completion. `on_delta` sees each piece as it arrives,
+    /// reasoning sorted from answer text; the returned text is the
+    /// concatenation of the answer pieces.
     pub async fn stream_chat(
         &self,
         system: &str,
         user: &str,
-        on_delta: &mut (dyn FnMut(&str) + Send),
+        on_delta: &mut (dyn FnMut(Delta<'_>) + Send),
     ) -> Result<Completion, LlmError> {
         let span = tracing::info_span!("llm_chat", model = %self.config.model, url = %self.base_url);
         self.stream_inner(system, user, on_delta).instrument(span).await
@@ -222,7 +288,7 @@ impl LlmClient {
         &self,
         system: &str,
         user: &str,
-        on_delta: &mut (dyn FnMut(&str) + Send),
+        on_delta: &mut (dyn FnMut(Delta<'_>) + Send),
     ) -> Result<Completion, LlmError> {
         let started = Instant::now();
         let deadline = started + Duration::from_secs_f64(self.config.deadline_secs);
@@ -235,6 +301,9 @@ impl LlmClient {
             .messages(messages)
             .temperature(self.config.temperature)
             .max_tokens(self.config.max_tokens)
+            // Our own chunk type (reasoning fields, errors) means the request
+            // must say `stream` itself.
+            .stream(true)
             .build()
             .map_err(|e| LlmError::Config(e.to_string()))?;
 
@@ -244,24 +313,41 @@ impl LlmClient {
             stage: "waiting for the first text",
             secs: first_deadline.duration_since(started).as_secs_f64(),
         };
-        let mut stream = tokio::time::timeout_at(first_deadline, self.client.chat().create_stream(request))
-            .await
-            .map_err(|_| timeout_first())?
-            .map_err(|e| self.classify(e))?;
+        let mut stream = tokio::time::timeout_at(
+            first_deadline,
+            self.client.chat().create_stream_byot::<_, Chunk>(request),
+        )
+        .await
+        .map_err(|_| timeout_first())?
+        .map_err(|e| self.classify(e))?;
 
         let idle = Duration::from_secs_f64(self.config.idle_timeout_secs);
         let mut text = String::new();
-        let mut finish: Option<FinishReason> = None;
+        let mut reasoning = String::new();
+        let mut think = ThinkFilter::new(self.config.reasoning);
+        let mut finish: Option<String> = None;
+        let mut sort = |piece: Piece, text: &mut String, reasoning: &mut String| match piece {
+            Piece::Answer(t) => {
+                on_delta(Delta::Text(&t));
+                text.push_str(&t);
+            }
+            Piece::Reasoning(t) => {
+                on_delta(Delta::Reasoning(&t));
+                reasoning.push_str(&t);
+            }
+        };
         loop {
-            // Until text arrives the first-token deadline applies, then the idle one.
-            let wait_until = if text.is_empty() {
-                first_deadline
-            } else {
+            // Until the model says anything (answer or reasoning) the
+            // first-token deadline applies, then the idle one.
+            let alive = !text.is_empty() || !reasoning.is_empty();
+            let wait_until = if alive {
                 (Instant::now() + idle).min(deadline)
+            } else {
+                first_deadline
             };
             let next = match tokio::time::timeout_at(wait_until, stream.next()).await {
                 Ok(next) => next,
-                Err(_) if text.is_empty() => return Err(timeout_first()),
+                Err(_) if !alive => return Err(timeout_first()),
                 Err(_) if Instant::now() >= deadline => {
                     return Err(LlmError::Timeout {
                         stage: "streaming the answer",
@@ -278,6 +364,8 @@ impl LlmClient {
             let Some(item) = next else { break };
             let chunk = match item {
                 Ok(chunk) => chunk,
+                // Some servers send an empty `data:` line as a keep-alive.
+                Err(OpenAIError::JSONDeserialize(_, raw)) if raw.trim().is_empty() => continue,
                 Err(OpenAIError::JSONDeserialize(e, raw)) => {
                     return Err(LlmError::Malformed {
                         detail: format!("{e}; chunk starts {:?}", raw.chars().take(120).collect::<String>()),
@@ -290,20 +378,46 @@ impl LlmClient {
                     });
                 }
             };
+            // OpenAI, vLLM and llama.cpp report a failure after the stream
+            // started as a chunk holding only an error object.
+            if let Some(e) = chunk.error.filter(|e| !e.is_null()) {
+                return Err(LlmError::ServerFailed {
+                    chars: text.chars().count(),
+                    detail: error_text(&e),
+                });
+            }
             for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
-                if let Some(delta) = choice.delta.content.filter(|d| !d.is_empty()) {
-                    if text.is_empty() {
-                        crate::metrics::metrics()
-                            .llm_first_token_seconds
-                            .observe(started.elapsed().as_secs_f64());
+                let was_alive = !text.is_empty() || !reasoning.is_empty();
+                let d = choice.delta;
+                for r in [d.reasoning_content, d.reasoning].into_iter().flatten() {
+                    if !r.is_empty() {
+                        sort(Piece::Reasoning(r), &mut text, &mut reasoning);
                     }
-                    on_delta(&delta);
-                    text.push_str(&delta);
                 }
-                if choice.finish_reason.is_some() {
-                    finish = choice.finish_reason;
+                if let Some(content) = d.content.filter(|c| !c.is_empty()) {
+                    for piece in think.push(&content) {
+                        sort(piece, &mut text, &mut reasoning);
+                    }
+                }
+                if !was_alive && (!text.is_empty() || !reasoning.is_empty()) {
+                    crate::metrics::metrics()
+                        .llm_first_token_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                }
+                if let Some(f) = choice.finish_reason {
+                    // vLLM ends a failed generation with these instead of an error object.
+                    if matches!(f.as_str(), "error" | "abort") {
+                        return Err(LlmError::ServerFailed {
+                            chars: text.chars().count(),
+                            detail: format!("generation ended with `{f}`"),
+                        });
+                    }
+                    finish = Some(f);
                 }
             }
+        }
+        for piece in think.finish() {
+            sort(piece, &mut text, &mut reasoning);
         }
         let Some(finish) = finish else {
             // Every compatible server ends with a finish reason before
@@ -314,19 +428,24 @@ impl LlmClient {
             });
         };
         if text.trim().is_empty() {
-            return Err(LlmError::Empty {
-                finish: format!("{finish:?}"),
-            });
+            if !reasoning.is_empty() && finish == "length" {
+                return Err(LlmError::OnlyReasoned {
+                    max_tokens: self.config.max_tokens,
+                });
+            }
+            return Err(LlmError::Empty { finish });
         }
         tracing::debug!(
             chars = text.len(),
-            ?finish,
+            reasoning_chars = reasoning.len(),
+            %finish,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "llm answered"
         );
         Ok(Completion {
             text,
-            truncated: finish == FinishReason::Length,
+            reasoning,
+            truncated: finish == "length",
         })
     }
 
@@ -368,7 +487,8 @@ impl LlmClient {
     }
 }
 
-/// When a retry would overrun the deadline, the layer gives up with this.
+/// An error the retry layer decided on (a retry would overrun the deadline,
+/// or a request was refused), carried through async-openai.
 #[derive(Debug)]
 struct GaveUp(Box<LlmError>);
 
@@ -407,6 +527,12 @@ impl RetryPolicy {
             attempt += 1;
             let request = factory.build().await?;
             let result = http.execute(request).await;
+            if let Ok(resp) = result.as_ref()
+                && resp.status().is_client_error()
+                && !crate::retry::is_retryable(resp.status())
+            {
+                return Err(rejected(result.expect("checked")).await);
+            }
             let wait = match &result {
                 Ok(resp) if crate::retry::is_retryable(resp.status()) => {
                     let hinted = crate::retry::retry_after(resp.headers());
@@ -447,6 +573,17 @@ impl RetryPolicy {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// A refused request (4xx, not retried), with the server's reason read here:
+/// llama.cpp and vLLM send integer error codes async-openai cannot parse.
+async fn rejected(resp: reqwest::Response) -> OpenAIError {
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    let detail = serde_json::from_str::<serde_json::Value>(&body)
+        .map(|v| error_text(if v["error"].is_null() { &v } else { &v["error"] }))
+        .unwrap_or_else(|_| body.chars().take(300).collect());
+    OpenAIError::Boxed(Box::new(GaveUp(Box::new(LlmError::Rejected { status, detail }))))
 }
 
 /// An error with its sources, for logs (reqwest hides the useful part).

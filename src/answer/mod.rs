@@ -10,6 +10,7 @@ pub mod citations;
 pub mod extractive;
 pub mod llm;
 pub mod prompts;
+pub mod reasoning;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::paper::{Paper, PaperId};
 use crate::retrieve::{self, SearchConfig};
 use crate::store::{AnyStore, PaperStore, SearchFilter};
 use citations::CitationGate;
-use llm::{LlmClient, LlmError};
+use llm::{Delta, LlmClient, LlmError};
 use prompts::{NOT_COVERED, PromptError, Prompts, SourceDoc, TurnDoc};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -132,6 +133,15 @@ impl Answer {
         }
         out
     }
+}
+
+/// What an answer in progress reports to whoever shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// Validated text to append (citations checked and renumbered).
+    Text(&'a str),
+    /// The model is reasoning before it answers: nothing to show yet.
+    Thinking,
 }
 
 /// An earlier exchange in a conversation (a Discord thread).
@@ -244,10 +254,20 @@ impl<S: PaperStore> Answerer<S> {
         self.search.min_relevance
     }
 
-    /// Answers `req`. `on_text` receives the answer text as it becomes safe
-    /// to show (citations already validated and renumbered); the returned
-    /// [`Answer::text`] is exactly the concatenation of what it received.
-    pub async fn ask(&self, req: &AskRequest, on_text: &mut (dyn FnMut(&str) + Send)) -> Result<Answer, AskError> {
+    /// Answers `req`. `on_progress` receives the answer text as it becomes
+    /// safe to show (citations already validated and renumbered) and a
+    /// [`Progress::Thinking`] when a reasoning model starts thinking; the
+    /// returned [`Answer::text`] is exactly the concatenation of the text it
+    /// received.
+    pub async fn ask(
+        &self,
+        req: &AskRequest,
+        on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<Answer, AskError> {
+        let on_text = &mut Sink {
+            f: on_progress,
+            thinking: false,
+        };
         let question = req.question.trim();
         if question.is_empty() {
             return Err(AskError::EmptyQuestion);
@@ -266,7 +286,7 @@ impl<S: PaperStore> Answerer<S> {
         let key = self.cache_key(req, question).await;
         if let Some(hit) = key.as_deref().and_then(|k| self.cached(k)) {
             m.answer_cache_hits.inc();
-            on_text(&hit.text);
+            on_text.text(&hit.text);
             return Ok(hit);
         }
         let result = self.ask_inner(req, question, on_text).instrument(span).await;
@@ -326,12 +346,7 @@ impl<S: PaperStore> Answerer<S> {
         }
     }
 
-    async fn ask_inner(
-        &self,
-        req: &AskRequest,
-        question: &str,
-        on_text: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<Answer, AskError> {
+    async fn ask_inner(&self, req: &AskRequest, question: &str, on_text: &mut Sink<'_>) -> Result<Answer, AskError> {
         let want = req.sources.unwrap_or(self.config.sources).clamp(1, 20);
         // A follow-up ("and its limitations?") is retrieved together with
         // the question before it, and keeps the papers already cited.
@@ -389,7 +404,7 @@ impl<S: PaperStore> Answerer<S> {
         }
     }
 
-    fn not_covered(&self, mut nearest: Vec<Paper>, on_text: &mut (dyn FnMut(&str) + Send)) -> Answer {
+    fn not_covered(&self, mut nearest: Vec<Paper>, on_text: &mut Sink<'_>) -> Answer {
         nearest.truncate(3);
         let text = if nearest.is_empty() {
             "The library has no papers that match this question.".to_string()
@@ -398,7 +413,7 @@ impl<S: PaperStore> Answerer<S> {
              These are the nearest matches."
                 .to_string()
         };
-        on_text(&text);
+        on_text.text(&text);
         Answer {
             kind: AnswerKind::NotCovered,
             text,
@@ -416,7 +431,7 @@ impl<S: PaperStore> Answerer<S> {
         req: &AskRequest,
         question: &str,
         papers: Vec<Paper>,
-        on_text: &mut (dyn FnMut(&str) + Send),
+        on_text: &mut Sink<'_>,
     ) -> Result<Answer, AskError> {
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         let system = self.prompts.system(&today, self.config.max_sentences)?;
@@ -463,16 +478,21 @@ impl<S: PaperStore> Answerer<S> {
         };
         let mut opening = Opening::default();
         let result = llm
-            .stream_chat(&system, &user, &mut |delta| {
-                if let Some(released) = opening.feed(delta) {
-                    out.push(&released, on_text);
+            .stream_chat(&system, &user, &mut |delta| match delta {
+                Delta::Text(t) => {
+                    if let Some(released) = opening.feed(t) {
+                        out.push(&released, on_text);
+                    }
                 }
+                Delta::Reasoning(_) => on_text.thinking(),
             })
             .await;
         crate::metrics::metrics().tokens("prompt", tokens + system_tokens);
         let completion = match result {
             Ok(c) => {
-                crate::metrics::metrics().tokens("completion", budget::count_tokens(&c.text));
+                // Reasoning costs tokens too, shown or not.
+                let completion_tokens = budget::count_tokens(&c.text) + budget::count_tokens(&c.reasoning);
+                crate::metrics::metrics().tokens("completion", completion_tokens);
                 c
             }
             Err(error) => {
@@ -527,16 +547,14 @@ impl<S: PaperStore> Answerer<S> {
             related,
             dropped_citations: gate.dropped().to_vec(),
             truncated: completion.truncated,
-            llm_tokens: tokens + system_tokens + budget::count_tokens(&completion.text),
+            llm_tokens: tokens
+                + system_tokens
+                + budget::count_tokens(&completion.text)
+                + budget::count_tokens(&completion.reasoning),
         })
     }
 
-    async fn extract(
-        &self,
-        question: &str,
-        papers: Vec<Paper>,
-        on_text: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<Answer, AskError> {
+    async fn extract(&self, question: &str, papers: Vec<Paper>, on_text: &mut Sink<'_>) -> Result<Answer, AskError> {
         let top: Vec<&Paper> = papers.iter().take(3).collect();
         let quotes = extractive::select(&self.lib.dense, question, &top)
             .await
@@ -552,7 +570,7 @@ impl<S: PaperStore> Answerer<S> {
                 }
             };
             let line = format!("- {} [{n}]\n", q.sentence);
-            on_text(&line);
+            on_text.text(&line);
             text.push_str(&line);
         }
         let citations = order
@@ -575,6 +593,25 @@ impl<S: PaperStore> Answerer<S> {
     }
 }
 
+/// Where progress goes: text as it is validated, and "thinking" once.
+struct Sink<'a> {
+    f: &'a mut (dyn FnMut(Progress<'_>) + Send),
+    thinking: bool,
+}
+
+impl Sink<'_> {
+    fn text(&mut self, t: &str) {
+        (self.f)(Progress::Text(t));
+    }
+
+    fn thinking(&mut self) {
+        if !self.thinking {
+            self.thinking = true;
+            (self.f)(Progress::Thinking);
+        }
+    }
+}
+
 /// Streamed text after the citation gate: what the user has seen.
 struct Validated {
     gate: CitationGate,
@@ -582,19 +619,19 @@ struct Validated {
 }
 
 impl Validated {
-    fn push(&mut self, piece: &str, on_text: &mut (dyn FnMut(&str) + Send)) {
+    fn push(&mut self, piece: &str, on_text: &mut Sink<'_>) {
         let safe = self.gate.push(piece);
         self.show(safe, on_text);
     }
 
-    fn finish(&mut self, on_text: &mut (dyn FnMut(&str) + Send)) {
+    fn finish(&mut self, on_text: &mut Sink<'_>) {
         let tail = self.gate.finish();
         self.show(tail, on_text);
     }
 
-    fn show(&mut self, safe: String, on_text: &mut (dyn FnMut(&str) + Send)) {
+    fn show(&mut self, safe: String, on_text: &mut Sink<'_>) {
         if !safe.is_empty() {
-            on_text(&safe);
+            on_text.text(&safe);
             self.shown.push_str(&safe);
         }
     }

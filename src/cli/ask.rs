@@ -1,10 +1,10 @@
 //! `paperbot ask`: a cited answer in the terminal, streamed as it is written.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use chrono::Utc;
-use paperbot::answer::{Answer, AnswerKind, Answerer, AskRequest};
+use paperbot::answer::{Answer, AnswerKind, Answerer, AskRequest, Progress};
 use paperbot::app::App;
 use paperbot::store::PaperStore;
 
@@ -51,14 +51,17 @@ pub async fn answer<S: PaperStore>(answerer: &Answerer<S>, args: &AskArgs) -> an
     }
     let json = args.json;
     let mut stdout = std::io::stdout();
-    let mut on_text = |piece: &str| {
-        if !json {
+    let mut on_progress = |p: Progress<'_>| match p {
+        Progress::Text(piece) if !json => {
             // A closed pipe (`| head`) is not an error worth dying for.
             let _ = stdout.write_all(piece.as_bytes());
             let _ = stdout.flush();
         }
+        // Reasoning models think first; say so on the terminal only.
+        Progress::Thinking if !json && std::io::stderr().is_terminal() => eprintln!("(thinking…)"),
+        _ => {}
     };
-    match answerer.ask(&req, &mut on_text).await {
+    match answerer.ask(&req, &mut on_progress).await {
         Ok(answer) if json => {
             println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(ExitCode::SUCCESS)

@@ -86,7 +86,7 @@ pub fn print_hits(hits: &[ScoredPaper], json: bool) -> anyhow::Result<()> {
 
 pub async fn related(app: &App, args: RelatedArgs) -> anyhow::Result<ExitCode> {
     let lib = app.library().await?;
-    let Some(paper) = lookup::find(&lib.store, &args.paper).await? else {
+    let Some(paper) = lookup::find(&lib, &args.paper).await? else {
         anyhow::bail!(
             "no paper with id or title `{}` in the library (try `paperbot search`)",
             args.paper

@@ -186,7 +186,7 @@ async fn ask(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenit
             }
         }
     });
-    let result = bot.answerer.ask(&req, &mut |t| streamer.push(t)).await;
+    let result = bot.answerer.ask(&req, &mut |p| streamer.progress(p)).await;
     streamer.finish().await;
 
     match result {
@@ -217,16 +217,7 @@ async fn ask(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenit
         Err(e) => {
             tracing::warn!(id = cmd.id.get(), error = %e, "answer failed");
             // The deferred response is public; the error is for the asker only.
-            let _ = cmd.delete_response(&ctx.http).await;
-            cmd.create_followup(
-                &ctx.http,
-                CreateInteractionResponseFollowup::new()
-                    .content(e.user_message())
-                    .ephemeral(true)
-                    .allowed_mentions(no_pings()),
-            )
-            .await
-            .map(|_| ())
+            fail_privately(ctx, cmd, &e.user_message()).await
         }
     }
 }
@@ -274,7 +265,7 @@ async fn search(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> sere
 
 /// The paper a `/paper` or `/related` option names, or the reply to give instead.
 async fn named_paper(bot: &Bot, needle: &str) -> Result<StoredPaper, &'static str> {
-    match lookup::find(&bot.answerer.library().store, needle).await {
+    match lookup::find(bot.answerer.library(), needle).await {
         Ok(Some(p)) => Ok(p),
         Ok(None) => Err("No paper with that title or id in the library; try `/search`."),
         Err(e) => {
@@ -284,31 +275,46 @@ async fn named_paper(bot: &Bot, needle: &str) -> Result<StoredPaper, &'static st
     }
 }
 
+/// A deferred command's failure, for the asker only: the public "thinking"
+/// response goes and a private line takes its place.
+async fn fail_privately(ctx: &Context, cmd: &CommandInteraction, text: &str) -> serenity::Result<()> {
+    let _ = cmd.delete_response(&ctx.http).await;
+    cmd.create_followup(
+        &ctx.http,
+        CreateInteractionResponseFollowup::new()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(no_pings()),
+    )
+    .await
+    .map(|_| ())
+}
+
 async fn paper(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
     let needle = string_option(cmd, "title").unwrap_or_default();
+    // The lookup reads the library: defer first.
+    cmd.defer(&ctx.http).await?;
     match named_paper(bot, needle).await {
-        Ok(p) => {
-            cmd.create_response(
+        Ok(p) => cmd
+            .edit_response(
                 &ctx.http,
-                CreateInteractionResponse::Message(
-                    CreateInteractionResponseMessage::new()
-                        .embed(render::paper_card(&p.paper))
-                        .allowed_mentions(no_pings()),
-                ),
+                EditInteractionResponse::new()
+                    .embed(render::paper_card(&p.paper))
+                    .allowed_mentions(no_pings()),
             )
             .await
-        }
-        Err(why) => ephemeral(ctx, cmd, why).await,
+            .map(|_| ()),
+        Err(why) => fail_privately(ctx, cmd, why).await,
     }
 }
 
 async fn related(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
     let needle = string_option(cmd, "title").unwrap_or_default();
+    cmd.defer(&ctx.http).await?;
     let p = match named_paper(bot, needle).await {
         Ok(p) => p,
-        Err(why) => return ephemeral(ctx, cmd, why).await,
+        Err(why) => return fail_privately(ctx, cmd, why).await,
     };
-    cmd.defer(&ctx.http).await?;
     let opts = bot.answerer.search_config().default_options();
     let title = format!("Papers like: {}", p.paper.title);
     let embed = match retrieve::related(bot.answerer.library(), &p.paper.id, &opts).await {
@@ -354,7 +360,7 @@ async fn about(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> seren
 /// Up to 25 titles matching what was typed (exact and prefix matches first).
 async fn autocomplete(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
     let typed = cmd.data.autocomplete().map(|o| o.value.to_string()).unwrap_or_default();
-    let papers = lookup::suggest(&bot.answerer.library().store, &typed, 25)
+    let papers = lookup::suggest(bot.answerer.library(), &typed, 25)
         .await
         .unwrap_or_else(|e| {
             // An empty list is all autocomplete can say; the cause goes to the log.

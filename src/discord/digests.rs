@@ -11,8 +11,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serenity::all::{
     ChannelId, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateCommand,
-    CreateCommandOption, CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, GetMessages, Http,
-    Permissions,
+    CreateCommandOption, CreateMessage, EditInteractionResponse, GetMessages, Http, Permissions,
 };
 
 use super::render;
@@ -114,21 +113,23 @@ fn options(cmd: &CommandInteraction) -> (String, Vec<(String, CommandDataOptionV
     }
 }
 
+/// The answer to a `/digest` command (deferred, ephemeral).
 async fn reply(ctx: &Context, cmd: &CommandInteraction, text: &str) -> serenity::Result<()> {
-    cmd.create_response(
+    cmd.edit_response(
         &ctx.http,
-        CreateInteractionResponse::Message(
-            CreateInteractionResponseMessage::new()
-                .content(render::trim(text, render::CONTENT_MAX))
-                .ephemeral(true)
-                .allowed_mentions(no_pings()),
-        ),
+        EditInteractionResponse::new()
+            .content(render::trim(text, render::CONTENT_MAX))
+            .allowed_mentions(no_pings()),
     )
     .await
+    .map(|_| ())
 }
 
-/// `/digest …`
+/// `/digest …`: every subcommand reads or writes the store, and `preview`
+/// builds a digest (an LLM overview may take a while), so all defer at once
+/// (Discord drops a first response after 3 s), privately.
 pub async fn command(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
+    cmd.defer_ephemeral(&ctx.http).await?;
     let (name, opts) = options(cmd);
     let get = |n: &str| opts.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let string = |n: &str| match get(n) {
@@ -232,18 +233,15 @@ pub async fn command(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) ->
             let since = state.cutoff.unwrap_or_else(|| Utc::now() - chrono::Duration::hours(24));
             let d = build(bot, sub.as_ref(), since).await;
             match d {
-                Ok(d) => {
-                    cmd.create_response(
+                Ok(d) => cmd
+                    .edit_response(
                         &ctx.http,
-                        CreateInteractionResponse::Message(
-                            CreateInteractionResponseMessage::new()
-                                .embed(render::digest_embed(&d, "preview"))
-                                .ephemeral(true)
-                                .allowed_mentions(no_pings()),
-                        ),
+                        EditInteractionResponse::new()
+                            .embed(render::digest_embed(&d, "preview"))
+                            .allowed_mentions(no_pings()),
                     )
                     .await
-                }
+                    .map(|_| ()),
                 Err(e) => {
                     tracing::warn!(error = %e, "digest preview failed");
                     reply(ctx, cmd, "The paper library is unavailable right now.").await

@@ -1,8 +1,11 @@
 //! `@paperbot <question>` in a channel: the answer goes into a thread
-//! started from that message (a reply in place where threads are not
-//! allowed, e.g. in DMs). Later messages in that thread are follow-ups:
-//! earlier turns go into the follow-up prompt and the papers already cited
-//! stay in play. Bots (this one included) are never answered.
+//! started from that message. Where a thread cannot be started (no
+//! permission, a thread already, a voice channel's chat, a DM) it is
+//! answered in place, as a reply, and nothing else there is taken as
+//! addressed to the bot: a follow-up happens in a thread the bot started, in
+//! a DM, or as a reply to one of the bot's answers. Earlier turns go into the
+//! follow-up prompt and the papers already cited stay in play. Bots (this
+//! one included) are never answered.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +15,9 @@ use serenity::all::{
 };
 use tracing::Instrument;
 
-use super::render;
-use super::{Bot, Streamer, no_pings};
-use crate::answer::AskRequest;
+use super::state::ConversationKey;
+use super::{Bot, Streamer, no_pings, render};
+use crate::answer::{AskRequest, Turn};
 
 pub async fn on_message(bot: &Arc<Bot>, ctx: &Context, msg: Message) {
     if msg.author.bot {
@@ -22,12 +25,12 @@ pub async fn on_message(bot: &Arc<Bot>, ctx: &Context, msg: Message) {
     }
     let me = bot.me.load(std::sync::atomic::Ordering::Relaxed);
     let mentioned = me != 0 && msg.mentions.iter().any(|u| u.id.get() == me);
-    let history = bot.conversations.history(msg.channel_id.get());
-    if !mentioned && history.is_none() {
+    let follows = conversation_of(bot, &msg);
+    if !mentioned && follows.is_none() {
         return;
     }
     let question = strip_mention(&msg.content, me);
-    let span = tracing::info_span!("mention", id = msg.id.get(), follow_up = history.is_some());
+    let span = tracing::info_span!("mention", id = msg.id.get(), follow_up = follows.is_some());
     async {
         if question.is_empty() {
             let _ = reply_in_place(
@@ -53,16 +56,35 @@ pub async fn on_message(bot: &Arc<Bot>, ctx: &Context, msg: Message) {
             let _ = reply_in_place(ctx, &msg, &why).await;
             return;
         }
-        // Where the answer goes: this thread (follow-up), a new thread, or here.
-        let channel = match &history {
-            Some(_) => msg.channel_id,
-            None => start_thread(ctx, &msg, &question).await,
+        // Where the answer goes: the conversation's thread or DM, a new
+        // thread, or (as a reply) here.
+        let (channel, key) = match follows {
+            Some(key @ ConversationKey::Channel(c)) => (ChannelId::new(c), Some(key)),
+            Some(key @ ConversationKey::Replies(_)) => (msg.channel_id, Some(key)),
+            None => match start_thread(ctx, &msg, &question).await {
+                Some(thread) => (thread, Some(ConversationKey::Channel(thread.get()))),
+                None if msg.guild_id.is_none() => {
+                    (msg.channel_id, Some(ConversationKey::Channel(msg.channel_id.get())))
+                }
+                None => (msg.channel_id, None),
+            },
         };
-        bot.conversations.start(channel.get());
-        answer_into(bot, ctx, &msg, channel, question, history.unwrap_or_default()).await;
+        let history = key.and_then(|k| bot.conversations.history(k)).unwrap_or_default();
+        answer_into(bot, ctx, &msg, channel, key, question, history).await;
     }
     .instrument(span)
     .await
+}
+
+/// The conversation `msg` continues, if any: it is in a thread the bot
+/// started or a DM it answers in, or it replies to one of the bot's answers.
+fn conversation_of(bot: &Bot, msg: &Message) -> Option<ConversationKey> {
+    let here = ConversationKey::Channel(msg.channel_id.get());
+    if bot.conversations.history(here).is_some() {
+        return Some(here);
+    }
+    let replied_to = msg.message_reference.as_ref()?.message_id?;
+    bot.conversations.chain_of(replied_to.get())
 }
 
 /// The message text without the bot's mention.
@@ -86,12 +108,10 @@ async fn reply_in_place(ctx: &Context, msg: &Message, text: &str) -> serenity::R
         .await
 }
 
-/// A thread from the question's message, or the channel itself when a
-/// thread cannot be made there.
-async fn start_thread(ctx: &Context, msg: &Message, question: &str) -> ChannelId {
-    if msg.guild_id.is_none() {
-        return msg.channel_id;
-    }
+/// A thread from the question's message, or None where one cannot be made
+/// (a DM, a thread, a voice channel's chat, no permission).
+async fn start_thread(ctx: &Context, msg: &Message, question: &str) -> Option<ChannelId> {
+    msg.guild_id?;
     let name = render::trim(&question.replace('\n', " "), 90);
     let builder = CreateThread::new(name).auto_archive_duration(AutoArchiveDuration::OneDay);
     match msg
@@ -99,10 +119,10 @@ async fn start_thread(ctx: &Context, msg: &Message, question: &str) -> ChannelId
         .create_thread_from_message(&ctx.http, msg.id, builder)
         .await
     {
-        Ok(thread) => thread.id,
+        Ok(thread) => Some(thread.id),
         Err(e) => {
             tracing::info!(error = %e, "cannot start a thread here; replying in place");
-            msg.channel_id
+            None
         }
     }
 }
@@ -112,10 +132,11 @@ async fn answer_into(
     ctx: &Context,
     msg: &Message,
     channel: ChannelId,
+    key: Option<ConversationKey>,
     question: String,
-    history: Vec<crate::answer::Turn>,
+    history: Vec<Turn>,
 ) {
-    let in_place = channel == msg.channel_id && history.is_empty();
+    let in_place = channel == msg.channel_id && !matches!(key, Some(ConversationKey::Channel(_)));
     let mut first = CreateMessage::new()
         .content("Reading the papers…")
         .allowed_mentions(no_pings());
@@ -129,6 +150,8 @@ async fn answer_into(
             return;
         }
     };
+    // An answer given in place starts (or continues) a chain of replies.
+    let key = key.unwrap_or(ConversationKey::Replies(placeholder.id.get()));
     let http = ctx.http.clone();
     let placeholder_id = placeholder.id;
     let streamer = Streamer::start(Duration::from_millis(bot.config.edit_interval_ms), move |text| {
@@ -145,13 +168,13 @@ async fn answer_into(
         history,
         ..Default::default()
     };
-    let result = bot.answerer.ask(&req, &mut |t| streamer.push(t)).await;
+    let result = bot.answerer.ask(&req, &mut |p| streamer.progress(p)).await;
     streamer.finish().await;
     let pieces = match result {
         Ok(answer) => {
             let guild = msg.guild_id.map(|g| g.get());
             super::limits::budget::charge(&bot.answerer.library().store, guild, answer.llm_tokens).await;
-            bot.conversations.record(channel.get(), &question, &answer);
+            bot.conversations.record(key, &question, &answer);
             render::answer_messages(&answer)
         }
         Err(e) => {
@@ -159,11 +182,18 @@ async fn answer_into(
             vec![e.user_message()]
         }
     };
-    post_pieces(ctx, channel, placeholder_id, pieces).await;
+    let posted = post_pieces(ctx, channel, placeholder_id, pieces).await;
+    if let ConversationKey::Replies(_) = key {
+        for id in posted {
+            bot.conversations.link(id.get(), key);
+        }
+    }
 }
 
 /// The first piece replaces the placeholder; the rest follow as messages.
-async fn post_pieces(ctx: &Context, channel: ChannelId, first: MessageId, pieces: Vec<String>) {
+/// Returns the ids of the messages that hold the answer.
+async fn post_pieces(ctx: &Context, channel: ChannelId, first: MessageId, pieces: Vec<String>) -> Vec<MessageId> {
+    let mut posted = vec![first];
     let mut it = pieces.into_iter();
     if let Some(p) = it.next() {
         let edit = EditMessage::new().content(p).allowed_mentions(no_pings());
@@ -173,11 +203,15 @@ async fn post_pieces(ctx: &Context, channel: ChannelId, first: MessageId, pieces
     }
     for p in it {
         let m = CreateMessage::new().content(p).allowed_mentions(no_pings());
-        if let Err(e) = channel.send_message(&ctx.http, m).await {
-            tracing::warn!(error = %e, "sending the rest of an answer failed");
-            break;
+        match channel.send_message(&ctx.http, m).await {
+            Ok(m) => posted.push(m.id),
+            Err(e) => {
+                tracing::warn!(error = %e, "sending the rest of an answer failed");
+                break;
+            }
         }
     }
+    posted
 }
 
 #[cfg(test)]

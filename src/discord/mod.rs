@@ -260,6 +260,8 @@ pub async fn run(bot: Arc<Bot>, http: Http, shutdown: CancellationToken) -> Resu
             total = d.shard_total,
             "running shards"
         );
+        // serenity 0.12 reads the range's end as inclusive (it starts
+        // `end - start + 1` shards), which is what shard_last is.
         client
             .start_shard_range(d.shard_first..d.shard_last, d.shard_total)
             .await
@@ -314,14 +316,25 @@ pub(crate) fn log_failure(what: &str, id: u64, e: &dyn std::fmt::Display) {
     tracing::warn!(id, error = %e, "{what} failed");
 }
 
-/// Streams text into a message by editing it at most once per `interval`:
-/// `on_text` feeds it, `finish` stops it (waiting for an edit in flight, so
-/// the final edit that follows cannot be overtaken by a preview).
+/// Streams an answer into a message by editing it at most once per
+/// `interval`: `progress` feeds it (text, or "the model is thinking" until
+/// text comes), `finish` stops it (waiting for an edit in flight, so the
+/// final edit that follows cannot be overtaken by a preview).
 pub(crate) struct Streamer {
-    tx: tokio::sync::watch::Sender<String>,
+    tx: tokio::sync::watch::Sender<Preview>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// What the streamed message shows so far.
+#[derive(Debug, Clone, Default)]
+struct Preview {
+    text: String,
+    thinking: bool,
+}
+
+/// Shown while a reasoning model thinks and no answer text has come yet.
+pub(crate) const THINKING: &str = "*Thinking…*";
 
 impl Streamer {
     pub fn start<F, Fut>(interval: Duration, edit: F) -> Streamer
@@ -329,7 +342,7 @@ impl Streamer {
         F: Fn(String) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        let (tx, mut rx) = tokio::sync::watch::channel(String::new());
+        let (tx, mut rx) = tokio::sync::watch::channel(Preview::default());
         let stop = CancellationToken::new();
         let stop2 = stop.clone();
         let task = tokio::spawn(async move {
@@ -339,8 +352,15 @@ impl Streamer {
                     _ = stop2.cancelled() => break,
                     changed = rx.changed() => if changed.is_err() { break },
                 }
-                let text = rx.borrow_and_update().clone();
-                edit(render::trim(&text, render::CONTENT_MAX - 2)).await;
+                let preview = rx.borrow_and_update().clone();
+                let shown = if preview.text.is_empty() && preview.thinking {
+                    THINKING.to_string()
+                } else {
+                    render::trim(&preview.text, render::CONTENT_MAX - 2)
+                };
+                if !shown.is_empty() {
+                    edit(shown).await;
+                }
                 tokio::select! {
                     biased;
                     _ = stop2.cancelled() => break,
@@ -351,8 +371,12 @@ impl Streamer {
         Streamer { tx, stop, task }
     }
 
-    pub fn push(&self, piece: &str) {
-        self.tx.send_modify(|s| s.push_str(piece));
+    /// Takes one report of an answer in progress.
+    pub fn progress(&self, p: crate::answer::Progress<'_>) {
+        match p {
+            crate::answer::Progress::Text(t) => self.tx.send_modify(|s| s.text.push_str(t)),
+            crate::answer::Progress::Thinking => self.tx.send_modify(|s| s.thinking = true),
+        }
     }
 
     pub async fn finish(self) {

@@ -43,9 +43,23 @@ impl<K: std::hash::Hash + Eq + Clone, V> Bounded<K, V> {
     }
 }
 
-/// Conversations by thread id: the turns so far, newest last.
+/// Where a conversation with the bot lives: a thread the bot started (every
+/// message there is addressed to it), a DM, or a chain of replies to the
+/// bot's answers in a channel where it could not start a thread (only
+/// replies to its own answer messages continue it there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConversationKey {
+    Channel(u64),
+    /// Keyed by the first answer message of the chain.
+    Replies(u64),
+}
+
+/// Conversations: the turns so far, newest last, and which answer messages
+/// belong to which reply chain.
 pub struct Conversations {
-    inner: Mutex<Bounded<u64, Vec<Turn>>>,
+    inner: Mutex<Bounded<ConversationKey, Vec<Turn>>>,
+    /// An answer message id -> the reply chain it belongs to.
+    answers: Mutex<Bounded<u64, ConversationKey>>,
     max_turns: usize,
 }
 
@@ -53,29 +67,43 @@ impl Conversations {
     pub fn new(max_threads: usize, max_turns: usize) -> Self {
         Conversations {
             inner: Mutex::new(Bounded::new(max_threads)),
+            answers: Mutex::new(Bounded::new(max_threads)),
             max_turns,
         }
     }
 
-    /// Turns so far, or None when the bot has no conversation in `thread`.
-    pub fn history(&self, thread: u64) -> Option<Vec<Turn>> {
-        self.inner.lock().ok()?.map.get(&thread).cloned()
+    /// Turns so far, or None when the bot has no conversation there.
+    pub fn history(&self, key: ConversationKey) -> Option<Vec<Turn>> {
+        self.inner.lock().ok()?.map.get(&key).cloned()
     }
 
-    pub fn start(&self, thread: u64) {
-        if let Ok(mut g) = self.inner.lock() {
-            g.get_mut_or_insert(thread, Vec::new);
+    /// The reply chain an answer message of the bot belongs to.
+    pub fn chain_of(&self, answer_message: u64) -> Option<ConversationKey> {
+        self.answers.lock().ok()?.map.get(&answer_message).copied()
+    }
+
+    /// Marks `answer_message` as part of the conversation `key`: a reply to
+    /// it continues the conversation.
+    pub fn link(&self, answer_message: u64, key: ConversationKey) {
+        if let Ok(mut g) = self.answers.lock() {
+            *g.get_mut_or_insert(answer_message, || key) = key;
         }
     }
 
-    pub fn record(&self, thread: u64, question: &str, answer: &Answer) {
+    pub fn start(&self, key: ConversationKey) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.get_mut_or_insert(key, Vec::new);
+        }
+    }
+
+    pub fn record(&self, key: ConversationKey, question: &str, answer: &Answer) {
         let turn = Turn {
             question: question.to_string(),
             answer: answer.text.clone(),
             cited: answer.citations.iter().map(|c| c.paper.id.clone()).collect(),
         };
         if let Ok(mut g) = self.inner.lock() {
-            let turns = g.get_mut_or_insert(thread, Vec::new);
+            let turns = g.get_mut_or_insert(key, Vec::new);
             turns.push(turn);
             let excess = turns.len().saturating_sub(self.max_turns);
             turns.drain(..excess);

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use qdrant_edge::{
     AnyVariants, Condition, CountRequest, CreateIndex, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeShard,
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Fusion,
-    HasIdCondition, JsonPath, Match, MatchAny, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
-    PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery,
-    ScrollRequest, SearchParams, SparseVector, UpdateOperation, VectorInternal, VectorStructInternal, Vectors,
-    WithPayloadInterface, WithVector,
+    HasIdCondition, JsonPath, Match, MatchAny, MatchText, Modifier, NamedQuery, PayloadFieldSchema,
+    PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
+    QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest, SearchParams, SparseVector, TextIndexParams,
+    TokenizerType, UpdateOperation, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 
 use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
@@ -128,8 +128,34 @@ fn sparse(v: &SparseVec) -> SparseVector {
     }
 }
 
+/// The title index: every prefix of every (lowercased) title word, no extra
+/// HNSW links (short prefixes cover huge numbers of papers).
+fn title_index() -> UpdateOperation {
+    UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
+        field_name: JsonPath::try_from(schema::TITLE).expect("static path"),
+        field_schema: Some(PayloadFieldSchema::FieldParams(PayloadSchemaParams::Text(
+            TextIndexParams {
+                tokenizer: TokenizerType::Prefix,
+                lowercase: Some(true),
+                max_token_len: Some(schema::TITLE_MAX_TOKEN),
+                enable_hnsw: Some(false),
+                ..Default::default()
+            },
+        ))),
+    }))
+}
+
 fn build_filter(f: &SearchFilter) -> Option<Filter> {
     let mut must = Vec::new();
+    if !f.title_words.is_empty() {
+        let key = JsonPath::try_from(schema::TITLE).expect("static path");
+        must.push(Condition::Field(FieldCondition::new_match(
+            key,
+            Match::Text(MatchText {
+                text: f.title_words.join(" "),
+            }),
+        )));
+    }
     if f.published_since.is_some() || f.published_until.is_some() {
         let range = Range {
             gte: f.published_since.map(DateTimeWrapper),
@@ -239,6 +265,9 @@ impl PaperStore for EdgeStore {
                     )))
                     .map_err(|e| StoreError::backend(format!("indexing `{field}`"), e))?;
             }
+            shard
+                .update(title_index())
+                .map_err(|e| StoreError::backend("indexing titles", e))?;
             // The meta file is written last: its presence means "complete".
             let tmp = dir.join(format!("{META_FILE}.tmp"));
             std::fs::write(&tmp, &meta_json).map_err(|e| StoreError::backend("writing meta", e))?;
@@ -419,6 +448,46 @@ impl PaperStore for EdgeStore {
                 })
             })
             .collect()
+    }
+
+    async fn title_matches(&self, words: &[String], limit: usize) -> StoreResult<Vec<StoredPaper>> {
+        if words.is_empty() || self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(vec![]);
+        }
+        let filter = build_filter(&SearchFilter {
+            title_words: words.to_vec(),
+            ..Default::default()
+        });
+        let (records, _) = self
+            .with_shard("title lookup", false, move |s| {
+                s.scroll(ScrollRequest {
+                    offset: None,
+                    limit: Some(limit.max(1)),
+                    filter,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                })
+            })
+            .await?;
+        records.into_iter().map(|r| payload_of(r.payload)).collect()
+    }
+
+    async fn ensure_indexes(&self) -> StoreResult<()> {
+        let Some(shard) = self.shard.read().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return Ok(());
+        };
+        let title = JsonPath::try_from(schema::TITLE).expect("static path");
+        if shard.info().payload_schema.contains_key(&title) {
+            return Ok(());
+        }
+        tracing::info!(library = %self.describe(), "indexing titles (once, for a library made by an older paperbot)");
+        self.with_shard("indexing titles", true, |s| {
+            s.update(title_index())?;
+            s.flush();
+            Ok(())
+        })
+        .await
     }
 
     async fn optimize(&self) -> StoreResult<()> {

@@ -117,6 +117,9 @@ pub struct SearchFilter {
     pub sources: Vec<SourceKind>,
     /// Papers that must not be returned (e.g. the paper itself in "related").
     pub exclude: Vec<PaperId>,
+    /// Only papers whose title has, for each of these (lowercase) words, a
+    /// word starting with it ([`crate::paper::title_words`]).
+    pub title_words: Vec<String>,
 }
 
 /// A search, with the query already embedded.
@@ -221,9 +224,10 @@ pub trait PaperStore: Send + Sync {
 
     fn search(&self, request: SearchRequest) -> impl Future<Output = StoreResult<Vec<ScoredPaper>>> + Send;
 
-    /// Up to `limit` papers whose normalised title has, for each of `words`
-    /// (normalised, lowercase), a word starting with it; in no particular
-    /// order (`retrieve::lookup` ranks them). The default scans the library.
+    /// Up to `limit` papers whose title has, for each of `words` (from
+    /// [`crate::paper::title_words`]), a word starting with it; in no
+    /// particular order (`retrieve::lookup` ranks them). Both backends answer
+    /// from the title index; this default scans.
     fn title_matches(
         &self,
         words: &[String],
@@ -235,15 +239,19 @@ pub trait PaperStore: Send + Sync {
                 let room = limit.saturating_sub(out.len());
                 out.extend(
                     page.into_iter()
-                        .filter(|s| {
-                            crate::paper::title_has_words(&crate::paper::normalise_title(&s.paper.title), words)
-                        })
+                        .filter(|s| crate::paper::title_has_words(&s.paper.title, words))
                         .take(room),
                 );
             })
             .await?;
             Ok(out)
         }
+    }
+
+    /// Adds payload indexes a library made by an older paperbot lacks (the
+    /// title index); cheap when they exist.
+    fn ensure_indexes(&self) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
     }
 
     /// Builds indexes after a batch of writes (edge: HNSW; server: its own optimiser).
@@ -345,6 +353,9 @@ impl PaperStore for AnyStore {
     }
     async fn title_matches(&self, words: &[String], limit: usize) -> StoreResult<Vec<StoredPaper>> {
         delegate!(self, s => s.title_matches(words, limit).await)
+    }
+    async fn ensure_indexes(&self) -> StoreResult<()> {
+        delegate!(self, s => s.ensure_indexes().await)
     }
     async fn optimize(&self) -> StoreResult<()> {
         delegate!(self, s => s.optimize().await)

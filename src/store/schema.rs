@@ -15,6 +15,12 @@ pub const SPARSE: &str = "bm25";
 /// Payload fields with an index (filters on them stay fast at scale).
 pub const INDEXED_DATETIME: &str = "published";
 pub const INDEXED_KEYWORD: &str = "source";
+/// The title, with a full-text index of every word's prefixes (Qdrant's
+/// prefix tokenizer, lowercased): finding a paper by title and title
+/// autocomplete answer from it, not from a scan.
+pub const TITLE: &str = "title";
+/// Longest word prefix the title index holds (query words are cut to it).
+pub const TITLE_MAX_TOKEN: usize = 20;
 /// Reciprocal rank fusion constant, the same on both backends.
 pub const RRF_K: usize = 60;
 /// HNSW beam width at query time: recall over latency (the default, 64,

@@ -9,8 +9,8 @@ use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
     DeleteCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier,
     NamedVectors, PointId, PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, Rrf, ScrollPointsBuilder,
-    SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
-    VectorInput, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
+    SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder, TextIndexParams, TokenizerType,
+    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
     vector_output::Vector as OutVector, vectors_output::VectorsOptions,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
@@ -78,6 +78,29 @@ impl ServerStore {
     }
 }
 
+impl ServerStore {
+    /// The title index: every prefix of every (lowercased) title word, no
+    /// extra HNSW links (short prefixes cover huge numbers of papers).
+    async fn create_title_index(&self) -> StoreResult<()> {
+        let params = TextIndexParams {
+            tokenizer: TokenizerType::Prefix as i32,
+            lowercase: Some(true),
+            max_token_len: Some(schema::TITLE_MAX_TOKEN as u64),
+            enable_hnsw: Some(false),
+            ..Default::default()
+        };
+        self.client
+            .create_field_index(
+                CreateFieldIndexCollectionBuilder::new(self.name(), schema::TITLE, FieldType::Text)
+                    .field_index_params(params)
+                    .wait(true),
+            )
+            .await
+            .map_err(|e| self.err("create_field_index", e))?;
+        Ok(())
+    }
+}
+
 fn point_id(id: &PaperId) -> PointId {
     PointId::from(id.point_uuid().to_string())
 }
@@ -98,6 +121,9 @@ fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
 
 fn build_filter(f: &SearchFilter) -> Option<Filter> {
     let mut must = Vec::new();
+    if !f.title_words.is_empty() {
+        must.push(Condition::matches_text(schema::TITLE, f.title_words.join(" ")));
+    }
     if f.published_since.is_some() || f.published_until.is_some() {
         must.push(Condition::datetime_range(
             schema::INDEXED_DATETIME,
@@ -202,7 +228,7 @@ impl PaperStore for ServerStore {
                 .await
                 .map_err(|e| self.err("create_field_index", e))?;
         }
-        Ok(())
+        self.create_title_index().await
     }
 
     async fn drop_collection(&self) -> StoreResult<()> {
@@ -342,6 +368,42 @@ impl PaperStore for ServerStore {
             papers,
             next: uuid_of(resp.next_page_offset),
         })
+    }
+
+    async fn title_matches(&self, words: &[String], limit: usize) -> StoreResult<Vec<StoredPaper>> {
+        let filter = build_filter(&SearchFilter {
+            title_words: words.to_vec(),
+            ..Default::default()
+        });
+        let Some(filter) = filter.filter(|_| !words.is_empty()) else {
+            return Ok(vec![]);
+        };
+        let req = ScrollPointsBuilder::new(self.name())
+            .limit(limit.max(1) as u32)
+            .filter(filter)
+            .with_payload(true)
+            .with_vectors(false);
+        let resp = self.client.scroll(req).await.map_err(|e| self.err("title lookup", e))?;
+        resp.result.into_iter().map(|p| stored_of(p.payload)).collect()
+    }
+
+    async fn ensure_indexes(&self) -> StoreResult<()> {
+        let info = self
+            .client
+            .collection_info(self.name())
+            .await
+            .map_err(|e| self.err("collection_info", e))?;
+        let indexed = info
+            .result
+            .is_some_and(|r| r.payload_schema.contains_key(schema::TITLE));
+        if indexed {
+            return Ok(());
+        }
+        tracing::info!(
+            collection = self.name(),
+            "indexing titles (once, for a library made by an older paperbot)"
+        );
+        self.create_title_index().await
     }
 
     async fn search(&self, req: SearchRequest) -> StoreResult<Vec<ScoredPaper>> {

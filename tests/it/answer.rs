@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::fake_llm::{FakeLlm, Reply, Seen};
 use paperbot::answer::llm::{LlmClient, LlmConfig, LlmError};
 use paperbot::answer::prompts::Prompts;
-use paperbot::answer::{Answer, AnswerConfig, AnswerKind, Answerer, AskError, AskRequest, Turn};
+use paperbot::answer::{Answer, AnswerConfig, AnswerKind, Answerer, AskError, AskRequest, Progress, Turn};
 use paperbot::library::Library;
 use paperbot::retrieve::SearchConfig;
 use paperbot::secret::Secret;
@@ -59,9 +59,21 @@ async fn answerer(llm: Option<&FakeLlm>, tweak: impl FnOnce(&mut LlmConfig, &mut
 
 /// Asks and returns the answer plus everything streamed.
 async fn ask(a: &Answerer<EdgeStore>, req: AskRequest) -> (Result<Answer, AskError>, String) {
-    let mut streamed = String::new();
-    let result = a.ask(&req, &mut |t| streamed.push_str(t)).await;
+    let (result, streamed, _) = ask_watching(a, req).await;
     (result, streamed)
+}
+
+/// Like [`ask`], also saying whether "thinking" was reported before any text.
+async fn ask_watching(a: &Answerer<EdgeStore>, req: AskRequest) -> (Result<Answer, AskError>, String, bool) {
+    let mut streamed = String::new();
+    let mut thinking_first = false;
+    let result = a
+        .ask(&req, &mut |p| match p {
+            Progress::Text(t) => streamed.push_str(t),
+            Progress::Thinking => thinking_first |= streamed.is_empty(),
+        })
+        .await;
+    (result, streamed, thinking_first)
 }
 
 fn question(q: &str) -> AskRequest {
@@ -517,4 +529,131 @@ async fn the_same_first_question_is_answered_from_the_cache() {
     };
     assert_eq!(ask(&a, follow).await.0.unwrap().text, "Fresh [1].");
     assert_eq!(llm.seen().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inline_think_blocks_never_reach_the_answer_the_gate_or_the_history() {
+    // The block cites a source the answer does not, is cut across pieces at
+    // awkward places, and the answer's own citation is renumbered as usual.
+    let llm = FakeLlm::start(vec![
+        Reply::text(&[
+            "<thi",
+            "nk>Source [3] looks relevant; maybe [2] ",
+            "too.</th",
+            "ink>\n\nReward models get over-optimised [2].",
+        ]),
+        Reply::text(&["A follow-up answer [1]."]),
+    ])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, streamed, thinking_first) = ask_watching(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    assert!(thinking_first, "the model is said to be thinking before any text");
+    assert_eq!(streamed, "Reward models get over-optimised [1].");
+    assert_eq!(answer.text, streamed);
+    assert_eq!(answer.citations.len(), 1, "only the answer's citation counts");
+    assert_eq!(answer.citations[0].paper.title, source_title(&llm.seen()[0], 2));
+    assert!(answer.dropped_citations.is_empty());
+    let without_reasoning = answer.llm_tokens;
+
+    // The follow-up prompt carries the answer, not the reasoning.
+    let turn = Turn {
+        question: REWARD.into(),
+        answer: answer.text.clone(),
+        cited: answer.citations.iter().map(|c| c.paper.id.clone()).collect(),
+    };
+    let (follow, _) = ask(
+        &a,
+        AskRequest {
+            question: "and how is it measured?".into(),
+            history: vec![turn],
+            ..Default::default()
+        },
+    )
+    .await;
+    follow.unwrap();
+    assert!(!llm.seen()[1].user_prompt().contains("looks relevant"));
+    assert!(without_reasoning > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reasoning_fields_are_set_aside_and_counted() {
+    for field in ["reasoning_content", "reasoning"] {
+        let llm = FakeLlm::start(vec![
+            Reply::reasoning(
+                field,
+                &["Let me weigh [1] against [4]. ", "[4] is off topic."],
+                &["Covered by [1]."],
+            ),
+            Reply::text(&["Covered by [1]."]),
+        ])
+        .await;
+        let a = answerer(Some(&llm), |_, ac| ac.cache_minutes = 0).await;
+        let (with, streamed, thinking_first) = ask_watching(&a, question(REWARD)).await;
+        let with = with.unwrap();
+        assert!(thinking_first, "{field}: thinking reported first");
+        assert_eq!(streamed, "Covered by [1].", "{field}");
+        assert_eq!(with.citations.len(), 1);
+        let (without, _, _) = ask_watching(&a, question(REWARD)).await;
+        assert!(
+            with.llm_tokens > without.unwrap().llm_tokens,
+            "{field}: reasoning tokens are counted"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_sent_mid_stream_is_a_clear_message() {
+    let llm = FakeLlm::start(vec![Reply::ErrorMidStream {
+        pieces: vec!["Partial text [1]".into()],
+        message: "CUDA out of memory".into(),
+    }])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, _) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    assert!(matches!(llm_error(&err), LlmError::ServerFailed { .. }), "{err:?}");
+    let says = err.user_message();
+    assert!(
+        says.contains("failed while answering") && says.contains("CUDA out of memory"),
+        "{says}"
+    );
+    assert!(!says.contains("garbled"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_with_an_integer_code_is_reported_with_its_reason() {
+    let llm = FakeLlm::start(vec![Reply::Refused {
+        code: 400,
+        message: "the request exceeds the available context size".into(),
+    }])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, _) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    match llm_error(&err) {
+        LlmError::Rejected { status, detail } => {
+            assert_eq!(*status, 400);
+            assert!(detail.contains("context size"), "{detail}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(llm.seen().len(), 1, "a 400 is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_that_only_thinks_says_so() {
+    let llm = FakeLlm::start(vec![Reply::Stream {
+        pieces: vec!["<think>on and on".into()],
+        finish: "length",
+        first_delay: Duration::ZERO,
+        gap: Duration::from_millis(5),
+    }])
+    .await;
+    let a = answerer(Some(&llm), |_, _| {}).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    assert_eq!(streamed, "");
+    let err = result.unwrap_err();
+    assert!(matches!(llm_error(&err), LlmError::OnlyReasoned { .. }), "{err:?}");
+    assert!(err.user_message().contains("llm.max_tokens"));
 }

@@ -46,9 +46,12 @@ struct Running {
 }
 
 impl Running {
+    /// Stops the bot; fails the test if the bot made a request Discord
+    /// would have refused (an error the test did not declare).
     async fn stop(self) -> FakeDiscord {
         self.stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        self.fake.assert_no_unexpected_errors();
         self.fake
     }
 }
@@ -193,6 +196,23 @@ fn embed_text(body: &Value) -> String {
 
 fn is_original_edit(c: &RestCall) -> bool {
     c.method == "PATCH" && c.path.ends_with("/messages/@original")
+}
+
+/// The deferral of interaction `id`, checked to be one (type 5).
+async fn deferral(fake: &FakeDiscord, id: u64) -> RestCall {
+    let ack = fake
+        .wait_for("the deferral", T, |c| c.path.contains(&format!("/interactions/{id}/")))
+        .await;
+    assert_eq!(ack.body["type"], 5, "deferred first: {ack}");
+    ack
+}
+
+/// The first edit of interaction `id`'s deferred response.
+async fn edit_of(fake: &FakeDiscord, what: &str, id: u64) -> RestCall {
+    fake.wait_for(what, T, |c| {
+        c.method == "PATCH" && c.path.contains(&format!("/itoken-{id}/messages/@original"))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -518,13 +538,10 @@ async fn paper_autocomplete_offers_matching_titles_and_the_card_follows() {
             fd::slash_command(1302, "paper", json!([{"name": "title", "type": 3, "value": id}])),
         )
         .await;
-    let card = run
-        .fake
-        .wait_for("the paper card", T, |c| c.path.contains("/interactions/1302/"))
-        .await;
-    assert_eq!(card.body["type"], 4);
+    deferral(&run.fake, 1302).await;
+    let card = edit_of(&run.fake, "the paper card", 1302).await;
     assert_eq!(
-        card.body["data"]["embeds"][0]["title"],
+        card.body["embeds"][0]["title"],
         "ProcessBench: Identifying Process Errors in Mathematical Reasoning"
     );
     let fake = run.stop().await;
@@ -785,24 +802,14 @@ async fn a_subscribed_channel_gets_its_digest_exactly_once() {
     run.fake
         .dispatch("INTERACTION_CREATE", fd::slash_command(2101, "digest", opts.clone()))
         .await;
-    let refused = run
-        .fake
-        .wait_for("the refusal", T, |c| c.path.contains("/interactions/2101/"))
-        .await;
-    assert!(
-        refused.body["data"]["content"]
-            .as_str()
-            .unwrap()
-            .contains("Manage Channels")
-    );
+    deferral(&run.fake, 2101).await;
+    let refused = edit_of(&run.fake, "the refusal", 2101).await;
+    assert!(refused.body["content"].as_str().unwrap().contains("Manage Channels"));
     let mut with_perm = fd::slash_command(2102, "digest", opts);
     with_perm["member"]["permissions"] = json!("16");
     run.fake.dispatch("INTERACTION_CREATE", with_perm).await;
-    let ok = run
-        .fake
-        .wait_for("the confirmation", T, |c| c.path.contains("/interactions/2102/"))
-        .await;
-    let said = ok.body["data"]["content"].as_str().unwrap();
+    let ok = edit_of(&run.fake, "the confirmation", 2102).await;
+    let said = ok.body["content"].as_str().unwrap();
     assert!(
         said.contains(&format!("up to 3 new papers daily at {time} (UTC)")),
         "{said}"
@@ -964,11 +971,10 @@ async fn digest_list_preview_and_unsubscribe() {
         p
     };
     run.fake.dispatch("INTERACTION_CREATE", with_perm(2201, "list")).await;
-    let list = run
-        .fake
-        .wait_for("the list", T, |c| c.path.contains("/interactions/2201/"))
-        .await;
-    let text = list.body["data"]["content"].as_str().unwrap();
+    let ack = deferral(&run.fake, 2201).await;
+    assert_eq!(ack.body["data"]["flags"], 64, "only the asker sees it");
+    let list = edit_of(&run.fake, "the list", 2201).await;
+    let text = list.body["content"].as_str().unwrap();
     assert_eq!(text.lines().count(), 1, "only this guild's: {text}");
     assert!(
         text.contains(&format!("<#{channel}>")) && text.contains("UTC"),
@@ -978,30 +984,18 @@ async fn digest_list_preview_and_unsubscribe() {
     run.fake
         .dispatch("INTERACTION_CREATE", with_perm(2202, "preview"))
         .await;
-    let preview = run
-        .fake
-        .wait_for("the preview", T, |c| c.path.contains("/interactions/2202/"))
-        .await;
-    assert_eq!(
-        preview.body["data"]["flags"].as_u64().unwrap() & 64,
-        64,
-        "only the asker sees it"
-    );
-    let embed = &preview.body["data"]["embeds"][0];
+    assert_eq!(deferral(&run.fake, 2202).await.body["data"]["flags"], 64);
+    let preview = edit_of(&run.fake, "the preview", 2202).await;
+    let embed = &preview.body["embeds"][0];
     assert!(embed["description"].as_str().unwrap().contains("**[2]**"), "{embed}");
 
     run.fake
         .dispatch("INTERACTION_CREATE", with_perm(2203, "unsubscribe"))
         .await;
-    run.fake
-        .wait_for("unsubscribed", T, |c| c.path.contains("/interactions/2203/"))
-        .await;
+    edit_of(&run.fake, "unsubscribed", 2203).await;
     run.fake.dispatch("INTERACTION_CREATE", with_perm(2204, "list")).await;
-    let empty = run
-        .fake
-        .wait_for("the empty list", T, |c| c.path.contains("/interactions/2204/"))
-        .await;
-    assert!(empty.body["data"]["content"].as_str().unwrap().contains("No digests"));
+    let empty = edit_of(&run.fake, "the empty list", 2204).await;
+    assert!(empty.body["content"].as_str().unwrap().contains("No digests"));
     let fake = run.stop().await;
     assert_no_pings(&fake.requests());
 }
@@ -1115,5 +1109,275 @@ async fn a_guild_that_spent_its_daily_llm_budget_is_told_so() {
     assert_eq!(refused.body["data"]["flags"].as_u64().unwrap() & 64, 64);
     assert!(refused.body["data"]["content"].as_str().unwrap().contains("budget"));
     assert_eq!(run.llm.seen().len(), 1);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_preview_defers_before_a_slow_overview() {
+    // The overview's first token takes 4 s: past Discord's 3 s for a first
+    // response, so the preview must defer before building the digest.
+    let (_dir, lib) = own_library(6).await;
+    let run = start_with(
+        lib,
+        vec![Reply::delayed(
+            &["A slow but cited overview [1]."],
+            Duration::from_secs(4),
+        )],
+        |_| {},
+    )
+    .await;
+    let preview = fd::slash_command(2501, "digest", json!([{"name": "preview", "type": 1, "options": []}]));
+    run.fake.dispatch("INTERACTION_CREATE", preview).await;
+    assert_eq!(deferral(&run.fake, 2501).await.body["data"]["flags"], 64);
+    let shown = edit_of(&run.fake, "the preview", 2501).await;
+    let embed = &shown.body["embeds"][0];
+    assert!(
+        embed["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("A slow but cited overview [1]."),
+        "{embed}"
+    );
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mention_where_no_thread_can_be_made_is_answered_in_place_and_nothing_else() {
+    use crate::support::fake_discord::{ChannelSpec, kind, perm};
+    let run = start(
+        vec![
+            Reply::text(&["Over-optimised reward models [1]."]),
+            Reply::text(&["It is measured against gold rewards [1]."]),
+            Reply::text(&["Inside a thread [1]."]),
+        ],
+        |_| {},
+    )
+    .await;
+    let (no_threads, their_thread) = (9_901u64, 9_902u64);
+    run.fake.add_channel(
+        no_threads,
+        ChannelSpec {
+            kind: kind::GUILD_TEXT,
+            permissions: perm::ALL & !perm::CREATE_PUBLIC_THREADS,
+        },
+    );
+    run.fake.add_channel(
+        their_thread,
+        ChannelSpec {
+            kind: kind::PUBLIC_THREAD,
+            permissions: perm::ALL,
+        },
+    );
+    // Discord refuses these threads; the bot may try, and must cope.
+    run.fake.expect_error("POST", "/threads", 403);
+    run.fake.expect_error("POST", "/threads", 400);
+    let asked = format!("<@{}> {REWARD}", fd::BOT_USER_ID);
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(2601, no_threads, fd::USER_ID, false, &asked, &[fd::BOT_USER_ID]),
+        )
+        .await;
+    let answer = run
+        .fake
+        .wait_for("the answer in place", T, |c| {
+            c.method == "PATCH"
+                && c.path.contains(&format!("/channels/{no_threads}/messages/"))
+                && c.body["content"].as_str().is_some_and(|t| t.contains("**Sources**"))
+        })
+        .await;
+    let answer_id: u64 = answer.path.rsplit('/').next().unwrap().parse().unwrap();
+    let placeholder = run
+        .fake
+        .requests()
+        .into_iter()
+        .find(|c| c.method == "POST" && c.path.ends_with(&format!("/channels/{no_threads}/messages")))
+        .unwrap();
+    assert_eq!(
+        placeholder.body["message_reference"]["message_id"], "2601",
+        "answered as a reply"
+    );
+
+    // Someone else talks in the channel, not to the bot: no answer.
+    let before = run.fake.requests().len();
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(2602, no_threads, 777, false, "lunch anyone?", &[]),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(run.fake.requests().len(), before, "nothing answered");
+    assert_eq!(run.llm.seen().len(), 1);
+
+    // A reply to the bot's answer is a follow-up, answered in place.
+    let mut follow = fd::message(2603, no_threads, fd::USER_ID, false, "how is it measured?", &[]);
+    follow["message_reference"] = json!({"type": 0, "message_id": answer_id.to_string(), "channel_id": no_threads.to_string(), "guild_id": fd::GUILD_ID.to_string()});
+    follow["type"] = json!(19);
+    run.fake.dispatch("MESSAGE_CREATE", follow).await;
+    run.fake
+        .wait_for("the follow-up", T, |c| {
+            c.method == "PATCH"
+                && c.path.contains(&format!("/channels/{no_threads}/messages/"))
+                && c.body["content"].as_str().is_some_and(|t| t.contains("gold rewards"))
+        })
+        .await;
+    assert!(
+        run.llm.seen()[1].user_prompt().contains("<previous_turns>"),
+        "the follow-up sees the earlier turn"
+    );
+
+    // A mention inside a thread someone else started: no thread in a thread,
+    // so the answer is a reply there, and the thread does not become ours.
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(
+                2604,
+                their_thread,
+                fd::USER_ID,
+                false,
+                &format!(
+                    "<@{}> which papers find errors in math reasoning steps?",
+                    fd::BOT_USER_ID
+                ),
+                &[fd::BOT_USER_ID],
+            ),
+        )
+        .await;
+    run.fake
+        .wait_for("the answer in their thread", T, |c| {
+            c.method == "PATCH"
+                && c.path.contains(&format!("/channels/{their_thread}/messages/"))
+                && c.body["content"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Inside a thread") && t.contains("**Sources**"))
+        })
+        .await;
+    let before = run.fake.requests().len();
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(2605, their_thread, 777, false, "unrelated chatter", &[]),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        run.fake.requests().len(),
+        before,
+        "their thread is not a conversation with the bot"
+    );
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_running_two_shards_answers_guilds_on_both() {
+    let run = start(
+        vec![
+            Reply::text(&["From shard zero [1]."]),
+            Reply::text(&["From shard one [1]."]),
+        ],
+        |c| {
+            c.shard_total = 2;
+            c.shard_first = 0;
+            c.shard_last = 1;
+        },
+    )
+    .await;
+    // serenity starts one shard every 5 s.
+    run.fake.wait_shards(2, Duration::from_secs(30)).await;
+    assert_eq!(run.fake.shards(), vec![(0, 2), (1, 2)]);
+    let on_shard = |s: u64| {
+        (0..)
+            .map(|i| fd::GUILD_ID + (i << 22))
+            .find(|g| (g >> 22) % 2 == s)
+            .unwrap()
+    };
+    for (shard, id, text, q) in [
+        (0u64, 2701u64, "From shard zero", REWARD),
+        (
+            1,
+            2702,
+            "From shard one",
+            "which papers find errors in math reasoning steps?",
+        ),
+    ] {
+        let ask = fd::in_guild(fd::slash_command(id, "ask", ask_options(q)), on_shard(shard));
+        run.fake.dispatch("INTERACTION_CREATE", ask).await;
+        run.fake
+            .wait_for("the answer", T, |c| {
+                c.path.contains(&format!("/itoken-{id}/")) && is_original_edit(c) && embed_text(&c.body).contains(text)
+            })
+            .await;
+    }
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thinking_model_shows_thinking_then_only_the_answer() {
+    let run = start(
+        vec![Reply::slow(
+            &[
+                "<think>I could cite [2] ",
+                "or maybe [3]; ",
+                "let me weigh them.</think>",
+                "The answer cites one paper [1].",
+            ],
+            Duration::from_millis(300),
+        )],
+        |_| {},
+    )
+    .await;
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(2801, "ask", ask_options(REWARD)),
+        )
+        .await;
+    let fin = run
+        .fake
+        .wait_for("the final answer", T, |c| {
+            is_original_edit(c) && embed_text(&c.body).contains("The answer cites one paper [1].")
+        })
+        .await;
+    let edits: Vec<RestCall> = run.fake.requests().into_iter().filter(is_original_edit).collect();
+    assert!(
+        edits.iter().any(|c| c.body["content"] == "*Thinking…*"),
+        "the preview says the model is thinking: {:?}",
+        edits.iter().map(|c| c.body["content"].clone()).collect::<Vec<_>>()
+    );
+    for c in &edits {
+        let shown = format!("{}{}", c.body["content"], embed_text(&c.body));
+        assert!(
+            !shown.contains("weigh") && !shown.contains("<think>"),
+            "reasoning shown: {shown}"
+        );
+    }
+    assert!(embed_text(&fin.body).contains("[1]"));
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_global_rate_limit_on_the_answer_is_waited_out() {
+    use crate::support::fake_discord::Limit;
+    let run = start(vec![Reply::text(&["Despite the limit [1]."])], |_| {}).await;
+    run.fake
+        .fail_next_with("PATCH", "/messages/@original", Limit::Global, 1.0);
+    run.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fd::slash_command(2901, "ask", ask_options(REWARD)),
+        )
+        .await;
+    run.fake
+        .wait_for("the answer", T, |c| {
+            is_original_edit(c) && embed_text(&c.body).contains("Despite the limit [1].")
+        })
+        .await;
+    let limited: Vec<RestCall> = run.fake.requests().into_iter().filter(|c| c.status == 429).collect();
+    assert_eq!(limited.len(), 1);
     run.stop().await;
 }

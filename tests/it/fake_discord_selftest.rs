@@ -287,10 +287,9 @@ async fn rest_through_serenity_http() {
     assert!(Command::set_global_commands(&http, vec![bad]).await.is_err());
 
     // Interactions: defer, edit the original, follow up, read it back; a second ack fails.
-    let Interaction::Command(cmd) =
-        serde_json::from_value::<Interaction>(crate::support::fake_discord::slash_command(500, "ask", json!([])))
-            .unwrap()
-    else {
+    let payload = crate::support::fake_discord::slash_command(500, "ask", json!([]));
+    fake.created(&payload);
+    let Interaction::Command(cmd) = serde_json::from_value::<Interaction>(payload).unwrap() else {
         panic!()
     };
     assert!(
@@ -582,4 +581,355 @@ async fn gateway_protocol_by_hand() {
     assert_eq!(recv(&mut ws).await["d"]["token"], "itoken-9");
     let ops: Vec<u64> = fake.gateway_frames().iter().filter_map(|f| f["op"].as_u64()).collect();
     assert_eq!(ops, vec![1, 2, 2, 6]);
+}
+
+/// (HTTP status, Discord code, the first form error's path) of a refused request.
+fn refusal<T: std::fmt::Debug>(r: serenity::Result<T>) -> (u16, isize, String) {
+    match r {
+        Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(e))) => (
+            e.status_code.as_u16(),
+            e.error.code,
+            e.error
+                .errors
+                .first()
+                .map(|f| format!("{}:{}", f.path, f.code))
+                .unwrap_or_default(),
+        ),
+        other => panic!("expected Discord to refuse, got {other:?}"),
+    }
+}
+
+fn refused(status: u16, code: isize) -> (u16, isize, String) {
+    (status, code, String::new())
+}
+
+fn form(path: &str, code: &str) -> (u16, isize, String) {
+    (400, 50035, format!("{path}:{code}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactions_are_refused_as_discord_refuses_them() {
+    logs();
+    let fake = FakeDiscord::start().await;
+    let http = http(&fake);
+    http.set_application_id(ApplicationId::new(APP_ID));
+    let command = |id: u64| {
+        let p = crate::support::fake_discord::slash_command(id, "ask", json!([]));
+        fake.created(&p);
+        match serde_json::from_value::<Interaction>(p).unwrap() {
+            Interaction::Command(c) => c,
+            _ => unreachable!(),
+        }
+    };
+    let message = || CreateInteractionResponse::Message(CreateInteractionResponseMessage::new().content("hi"));
+
+    // Deadlines: the first response within 3 s; the token lives 15 minutes.
+    let late = command(601);
+    fake.advance(Duration::from_secs(4));
+    assert_eq!(
+        refusal(late.create_response(&http, message()).await),
+        refused(404, 10062)
+    );
+    let slow = command(602);
+    slow.defer(&http).await.expect("defer in time");
+    slow.edit_response(&http, EditInteractionResponse::new().content("ok"))
+        .await
+        .expect("edit within 15 minutes");
+    fake.advance(Duration::from_secs(15 * 60));
+    assert_eq!(
+        refusal(
+            slow.edit_response(&http, EditInteractionResponse::new().content("late"))
+                .await
+        ),
+        refused(401, 50027)
+    );
+    assert_eq!(
+        refusal(
+            slow.create_followup(&http, CreateInteractionResponseFollowup::new().content("late"))
+                .await
+        ),
+        refused(401, 50027)
+    );
+    // A second response, and a callback type the interaction does not take.
+    let twice = command(603);
+    twice.create_response(&http, message()).await.expect("first");
+    assert_eq!(
+        refusal(twice.create_response(&http, message()).await),
+        refused(400, 40060)
+    );
+    let choices =
+        || CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new().add_string_choice("a", "a"));
+    assert_eq!(
+        refusal(command(604).create_response(&http, choices()).await),
+        form("type", "BASE_TYPE_CHOICES")
+    );
+
+    // Autocomplete answers only with choices, at most 25, 1-100 characters.
+    let ac = |id: u64| {
+        let p = crate::support::fake_discord::autocomplete(id, "paper", "title", "x");
+        fake.created(&p);
+        match serde_json::from_value::<Interaction>(p).unwrap() {
+            Interaction::Autocomplete(c) => c,
+            _ => unreachable!(),
+        }
+    };
+    assert_eq!(
+        refusal(ac(611).create_response(&http, message()).await),
+        form("type", "BASE_TYPE_CHOICES")
+    );
+    let mut many = CreateAutocompleteResponse::new();
+    for i in 0..26 {
+        many = many.add_string_choice(format!("t{i}"), format!("v{i}"));
+    }
+    assert_eq!(
+        refusal(
+            ac(612)
+                .create_response(&http, CreateInteractionResponse::Autocomplete(many))
+                .await
+        ),
+        form("data.choices", "BASE_TYPE_MAX_LENGTH")
+    );
+    let long = CreateAutocompleteResponse::new().add_string_choice("n".repeat(101), "v");
+    assert_eq!(
+        refusal(
+            ac(613)
+                .create_response(&http, CreateInteractionResponse::Autocomplete(long))
+                .await
+        ),
+        form("data.choices.0.name", "BASE_TYPE_BAD_LENGTH")
+    );
+    let fine = CreateAutocompleteResponse::new().add_string_choice("n".repeat(100), "v".repeat(100));
+    ac(614)
+        .create_response(&http, CreateInteractionResponse::Autocomplete(fine))
+        .await
+        .expect("choices of 100 characters are fine");
+
+    // Components: 1-5 buttons a row, custom ids 1-100 characters and unique, labels ≤ 80.
+    let with = |id: u64, row: Vec<CreateButton>| {
+        let c = command(id);
+        let http = &http;
+        async move {
+            c.create_response(
+                http,
+                CreateInteractionResponse::Message(
+                    CreateInteractionResponseMessage::new()
+                        .content("x")
+                        .components(vec![CreateActionRow::Buttons(row)]),
+                ),
+            )
+            .await
+        }
+    };
+    let button = |id: &str, label: &str| CreateButton::new(id).label(label);
+    let six: Vec<CreateButton> = (0..6).map(|i| button(&format!("b{i}"), "l")).collect();
+    assert_eq!(
+        refusal(with(621, six).await),
+        form("data.components.0.components", "BASE_TYPE_BAD_LENGTH")
+    );
+    assert_eq!(
+        refusal(with(622, vec![button(&"c".repeat(101), "l")]).await),
+        form("data.components.0.components.0.custom_id", "BASE_TYPE_BAD_LENGTH")
+    );
+    assert_eq!(
+        refusal(with(623, vec![button("a", &"l".repeat(81))]).await),
+        form("data.components.0.components.0.label", "BASE_TYPE_MAX_LENGTH")
+    );
+    assert_eq!(
+        refusal(with(624, vec![button("a", "l"), button("a", "m")]).await),
+        form(
+            "data.components.0.components.1.custom_id",
+            "COMPONENT_CUSTOM_ID_DUPLICATED"
+        )
+    );
+    with(625, vec![button(&"c".repeat(100), &"l".repeat(80))])
+        .await
+        .expect("the limits themselves are fine");
+
+    // Every refusal above counts as unexpected until the test declares it.
+    let shown = |calls: Vec<RestCall>| calls.iter().map(|c| format!("\n  {c}")).collect::<String>();
+    assert_eq!(
+        fake.unexpected_errors().len(),
+        12,
+        "{}",
+        shown(fake.unexpected_errors())
+    );
+    fake.expect_error("POST", "/interactions/", 400);
+    fake.expect_error("POST", "/interactions/", 404);
+    fake.expect_error("PATCH", "/webhooks/", 401);
+    fake.expect_error("POST", "/webhooks/", 401);
+    assert!(
+        fake.unexpected_errors().is_empty(),
+        "{}",
+        shown(fake.unexpected_errors())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn channels_refuse_by_kind_and_permission() {
+    use crate::support::fake_discord::{ChannelSpec, kind, perm};
+    logs();
+    let fake = FakeDiscord::start().await;
+    let http = http(&fake);
+    let (no_threads, thread, voice, forum, dm, hidden, mute, history) = (901, 902, 903, 904, 905, 906, 907, 908);
+    let spec = |kind: u8, permissions: u64| ChannelSpec { kind, permissions };
+    fake.add_channel(
+        no_threads,
+        spec(kind::GUILD_TEXT, perm::ALL & !perm::CREATE_PUBLIC_THREADS),
+    );
+    fake.add_channel(thread, spec(kind::PUBLIC_THREAD, perm::ALL));
+    fake.add_channel(voice, spec(kind::GUILD_VOICE, perm::ALL));
+    fake.add_channel(forum, spec(kind::GUILD_FORUM, perm::ALL));
+    fake.add_channel(dm, spec(kind::DM, perm::ALL));
+    fake.add_channel(hidden, spec(kind::GUILD_TEXT, 0));
+    fake.add_channel(mute, spec(kind::GUILD_TEXT, perm::ALL & !perm::SEND_MESSAGES));
+    fake.add_channel(history, spec(kind::GUILD_TEXT, perm::ALL & !perm::READ_MESSAGE_HISTORY));
+
+    // Sending: access, permission, forum; replies need the history.
+    let say = |ch: u64| ChannelId::new(ch).say(&http, "hi");
+    assert_eq!(refusal(say(hidden).await), refused(403, 50001));
+    assert_eq!(refusal(say(mute).await), refused(403, 50013));
+    assert_eq!(refusal(say(forum).await), refused(400, 40058));
+    let embed_only = CreateMessage::new().embed(CreateEmbed::new().description("e"));
+    let no_embeds = spec(kind::GUILD_TEXT, perm::ALL & !perm::EMBED_LINKS);
+    fake.add_channel(909, no_embeds);
+    assert_eq!(
+        refusal(ChannelId::new(909).send_message(&http, embed_only).await),
+        refused(403, 50013)
+    );
+    let first = say(history).await.expect("sending needs no history");
+    let reply = CreateMessage::new().content("re").reference_message(&first);
+    assert_eq!(
+        refusal(ChannelId::new(history).send_message(&http, reply).await),
+        refused(400, 160002)
+    );
+    // Without READ_MESSAGE_HISTORY the list is empty, not an error.
+    let listed = ChannelId::new(history)
+        .messages(&http, serenity::all::GetMessages::new())
+        .await
+        .expect("list");
+    assert!(listed.is_empty());
+
+    // Threads: from a known message, in a text channel, with the permission.
+    let thread_from = |ch: u64, mid: u64| {
+        ChannelId::new(ch).create_thread_from_message(&http, MessageId::new(mid), CreateThread::new("t"))
+    };
+    let in_text = say(CHANNEL_ID).await.expect("post");
+    assert_eq!(refusal(thread_from(CHANNEL_ID, 123_456).await), refused(404, 10008));
+    for (ch, want) in [
+        (no_threads, refused(403, 50013)),
+        (thread, refused(400, 50024)),
+        (voice, refused(400, 50024)),
+        (forum, refused(400, 50024)),
+        (dm, refused(403, 50003)),
+    ] {
+        assert_eq!(
+            refusal(thread_from(ch, 1_500_000_000_000_000_000 + ch).await),
+            want,
+            "channel {ch}"
+        );
+    }
+    let t = thread_from(CHANNEL_ID, in_text.id.get())
+        .await
+        .expect("a thread in a text channel");
+    assert_eq!(t.kind, ChannelType::PublicThread);
+
+    // Listing: limit 1-100 and one anchor.
+    for i in 0..5 {
+        say(CHANNEL_ID).await.unwrap_or_else(|e| panic!("post {i}: {e}"));
+    }
+    let two = ChannelId::new(CHANNEL_ID)
+        .messages(&http, serenity::all::GetMessages::new().limit(2))
+        .await
+        .expect("limit 2");
+    assert_eq!(two.len(), 2);
+    assert!(two[0].id > two[1].id, "newest first");
+    let before = ChannelId::new(CHANNEL_ID)
+        .messages(&http, serenity::all::GetMessages::new().before(two[1].id).limit(100))
+        .await
+        .expect("before");
+    assert!(before.iter().all(|m| m.id < two[1].id) && before.len() == 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_global_and_shared_carry_discords_headers() {
+    use crate::support::fake_discord::Limit;
+    logs();
+    let fake = FakeDiscord::start().await;
+    let http = http(&fake);
+    fake.fail_next_with("POST", "/channels/", Limit::Global, 0.3);
+    fake.fail_next_with("POST", "/channels/", Limit::Shared, 0.3);
+    let started = Instant::now();
+    ChannelId::new(CHANNEL_ID)
+        .say(&http, "after two 429s")
+        .await
+        .expect("serenity waits out both and retries");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_500),
+        "Retry-After is whole seconds"
+    );
+    let limited: Vec<RestCall> = fake.requests().into_iter().filter(|c| c.status == 429).collect();
+    assert_eq!(limited.len(), 2);
+    assert!(fake.unexpected_errors().is_empty(), "injected 429s are expected");
+    let header = |c: &RestCall, h: &str| c.response_headers.get(h).map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(header(&limited[0], "x-ratelimit-global").as_deref(), Some("true"));
+    assert_eq!(header(&limited[0], "x-ratelimit-scope").as_deref(), Some("global"));
+    assert_eq!(
+        header(&limited[0], "x-ratelimit-bucket"),
+        None,
+        "a global 429 has no bucket"
+    );
+    assert_eq!(header(&limited[1], "x-ratelimit-scope").as_deref(), Some("shared"));
+    assert_eq!(
+        header(&limited[1], "retry-after").as_deref(),
+        Some("1"),
+        "whole seconds"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_shard_gets_only_its_guilds_events() {
+    use crate::support::fake_discord::{as_dm, in_guild, message};
+    let fake = FakeDiscord::start().await;
+    let identify = |shard: [u64; 2]| json!({"op": 2, "d": {"token": TOKEN, "intents": (1 << 9) | (1 << 15), "shard": shard, "properties": {"os": "linux"}}});
+    let shard_of = |g: u64| (g >> 22) % 2;
+    let (g0, g1) = if shard_of(GUILD_ID) == 0 {
+        (GUILD_ID, GUILD_ID + (1 << 22))
+    } else {
+        (GUILD_ID + (1 << 22), GUILD_ID)
+    };
+    let mut shards = Vec::new();
+    for id in 0..2u64 {
+        let mut ws = connect(&fake).await;
+        recv(&mut ws).await;
+        send(&mut ws, identify([id, 2])).await;
+        let ready = recv(&mut ws).await;
+        assert_eq!(ready["d"]["shard"], json!([id, 2]));
+        shards.push(ws);
+    }
+    fake.wait_shards(2, WAIT).await;
+    assert_eq!(fake.shards(), vec![(0, 2), (1, 2)]);
+    let text = |m: &Value| m["d"]["content"].as_str().unwrap_or_default().to_string();
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        in_guild(message(11, CHANNEL_ID, USER_ID, false, "to one", &[]), g1),
+    )
+    .await;
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        in_guild(message(12, CHANNEL_ID, USER_ID, false, "to zero", &[]), g0),
+    )
+    .await;
+    fake.dispatch("MESSAGE_CREATE", as_dm(message(13, 77, USER_ID, false, "a DM", &[])))
+        .await;
+    assert_eq!(text(&recv(&mut shards[1]).await), "to one");
+    assert_eq!(text(&recv(&mut shards[0]).await), "to zero");
+    assert_eq!(text(&recv(&mut shards[0]).await), "a DM", "DMs go to shard 0");
+    // Shard 1 got nothing else: its next frame is the heartbeat ack.
+    send(&mut shards[1], json!({"op": 1, "d": null})).await;
+    assert_eq!(recv(&mut shards[1]).await["op"], 11);
+
+    let mut bad = connect(&fake).await;
+    recv(&mut bad).await;
+    send(&mut bad, identify([2, 2])).await;
+    assert_eq!(recv(&mut bad).await, json!({"close": 4010}), "invalid shard");
 }

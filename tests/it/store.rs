@@ -171,6 +171,32 @@ async fn suite<S: PaperStore>(store: &S) {
     assert!(hits.iter().all(|h| h.stored.paper.id != ids[0]));
     assert_eq!(hits.len(), 2);
 
+    // Titles by word prefixes, from the title index: "Paper number 2" for
+    // "numb 2"; all three for "pap"; none for a word inside a word.
+    let words = |t: &str| paperbot::paper::title_words(t);
+    let by_title = store.title_matches(&words("numb 2"), 10).await.unwrap();
+    assert_eq!(
+        by_title.iter().map(|s| s.paper.id.clone()).collect::<Vec<_>>(),
+        vec![ids[1].clone()]
+    );
+    assert_eq!(store.title_matches(&words("PAP"), 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store.title_matches(&words("pap"), 2).await.unwrap().len(),
+        2,
+        "the limit holds"
+    );
+    assert!(store.title_matches(&words("umber"), 10).await.unwrap().is_empty());
+    assert!(store.title_matches(&words("number 7"), 10).await.unwrap().is_empty());
+    // The same restriction as a search filter.
+    let mut r = request(unit(1), SparseVec::default(), SearchMode::Dense);
+    r.filter.title_words = words("paper number 3");
+    let hits = store.search(r).await.unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.stored.paper.id.clone()).collect::<Vec<_>>(),
+        vec![ids[2].clone()]
+    );
+    store.ensure_indexes().await.unwrap();
+
     // A library built by another embedder is refused with the fix named.
     let other = CollectionMeta::new("other-embedder", 16);
     let err = store

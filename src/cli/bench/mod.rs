@@ -4,6 +4,7 @@
 
 mod embed;
 mod ingest;
+mod lookup;
 mod search;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,16 @@ pub enum BenchWhat {
         #[arg(long, default_value = "corpus/hf-papers-page.txt")]
         corpus: PathBuf,
     },
+    /// Finding a paper by title (exact, autocomplete) against by id, at N papers
+    Lookup {
+        /// Library sizes
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        #[arg(long, default_value = "corpus/hf-papers-page.txt")]
+        corpus: PathBuf,
+    },
     /// Ingest throughput on the sample corpus repeated to N papers
     Ingest {
         #[arg(long, default_value_t = 10_000)]
@@ -59,6 +70,7 @@ pub async fn run(app: &App, what: BenchWhat) -> anyhow::Result<ExitCode> {
             vectors,
             corpus,
         } => search::run(app, &corpus, &sizes, queries, vectors).await,
+        BenchWhat::Lookup { sizes, queries, corpus } => lookup::run(app, &corpus, &sizes, queries).await,
         BenchWhat::Ingest {
             papers,
             baseline,

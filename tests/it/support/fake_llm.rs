@@ -1,7 +1,11 @@
 //! A local OpenAI-compatible chat server, scripted per test: it speaks the
 //! real wire protocol (`POST /v1/chat/completions`, JSON errors, SSE
 //! `data:` chunks ending with `data: [DONE]`) so the real async-openai
-//! client is exercised, faults included.
+//! client is exercised, faults included. Like real servers it sends SSE
+//! comment lines (`: keep-alive`), splits events across writes, streams
+//! reasoning in `reasoning_content`/`reasoning` deltas or inline `<think>`
+//! blocks, reports errors mid-stream as an `error` object (OpenAI, vLLM) and
+//! refuses requests with integer error codes (llama.cpp, vLLM).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -33,6 +37,18 @@ pub enum Reply {
     Cut { pieces: Vec<String> },
     /// Some pieces, then a chunk that is not valid JSON.
     Malformed { pieces: Vec<String> },
+    /// Reasoning deltas in `field` (`reasoning_content` or `reasoning`),
+    /// then the answer pieces.
+    Reasoning {
+        field: &'static str,
+        reasoning: Vec<String>,
+        pieces: Vec<String>,
+    },
+    /// Some pieces, then `data: {"error": {...}}` and `[DONE]`, as OpenAI
+    /// and vLLM report a failure after the stream started.
+    ErrorMidStream { pieces: Vec<String>, message: String },
+    /// A refusal with llama.cpp's body shape (an integer `code`).
+    Refused { code: u16, message: String },
 }
 
 impl Reply {
@@ -60,6 +76,32 @@ impl Reply {
                 gap,
             },
             other => other,
+        }
+    }
+}
+
+impl Reply {
+    /// Like [`Reply::text`], the first piece after `delay` (a model loading or thinking).
+    pub fn delayed(pieces: &[&str], delay: Duration) -> Reply {
+        match Reply::text(pieces) {
+            Reply::Stream {
+                pieces, finish, gap, ..
+            } => Reply::Stream {
+                pieces,
+                finish,
+                first_delay: delay,
+                gap,
+            },
+            other => other,
+        }
+    }
+
+    /// Reasoning deltas in `field`, then the answer.
+    pub fn reasoning(field: &'static str, reasoning: &[&str], pieces: &[&str]) -> Reply {
+        Reply::Reasoning {
+            field,
+            reasoning: reasoning.iter().map(|s| s.to_string()).collect(),
+            pieces: pieces.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -145,6 +187,10 @@ fn chunk(content: Option<&str>, finish: Option<&str>) -> Bytes {
         Some(c) => json!({"role": "assistant", "content": c}),
         None => json!({}),
     };
+    chunk_with(delta, finish)
+}
+
+fn chunk_with(delta: Value, finish: Option<&str>) -> Bytes {
     let v = json!({
         "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_764_000_000u32,
         "model": "fake-model",
@@ -153,11 +199,35 @@ fn chunk(content: Option<&str>, finish: Option<&str>) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))
 }
 
+/// A keep-alive comment line, as llama.cpp and proxies send between events.
+fn keep_alive() -> Event {
+    (Duration::ZERO, Ok(Bytes::from(": keep-alive\n\n")))
+}
+
+/// Each event written in two parts, as TCP may deliver it.
+fn split_writes(events: Vec<Event>) -> Vec<Event> {
+    events
+        .into_iter()
+        .flat_map(|(delay, item)| match item {
+            Ok(bytes) if bytes.len() > 8 => {
+                let cut = bytes.len() / 2;
+                vec![
+                    (delay, Ok(bytes.slice(..cut))),
+                    (Duration::from_millis(1), Ok(bytes.slice(cut..))),
+                ]
+            }
+            other => vec![(delay, other)],
+        })
+        .collect()
+}
+
 /// (delay before, bytes or a transport error)
 type Event = (Duration, Result<Bytes, std::io::Error>);
 
 fn sse(events: Vec<Event>) -> Response {
-    let stream = futures_util::stream::unfold(VecDeque::from(events), |mut q| async move {
+    let mut all = vec![keep_alive()];
+    all.extend(split_writes(events));
+    let stream = futures_util::stream::unfold(VecDeque::from(all), |mut q| async move {
         let (delay, item) = q.pop_front()?;
         tokio::time::sleep(delay).await;
         Some((item, q))
@@ -210,6 +280,46 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
                 Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut")),
             ));
             sse(events)
+        }
+        Some(Reply::Reasoning {
+            field,
+            reasoning,
+            pieces,
+        }) => {
+            let mut events: Vec<Event> = reasoning
+                .iter()
+                .map(|r| {
+                    (
+                        Duration::from_millis(5),
+                        Ok(chunk_with(json!({"role": "assistant", field: r}), None)),
+                    )
+                })
+                .collect();
+            events.push(keep_alive());
+            events.extend(pieces_events(
+                &pieces,
+                Duration::from_millis(5),
+                Duration::from_millis(5),
+            ));
+            events.push((Duration::ZERO, Ok(chunk(None, Some("stop")))));
+            events.push((Duration::ZERO, Ok(Bytes::from("data: [DONE]\n\n"))));
+            sse(events)
+        }
+        Some(Reply::ErrorMidStream { pieces, message }) => {
+            let mut events = pieces_events(&pieces, Duration::ZERO, Duration::from_millis(5));
+            let error = json!({"error": {"message": message, "type": "server_error", "param": null, "code": 500}});
+            events.push((Duration::from_millis(5), Ok(Bytes::from(format!("data: {error}\n\n")))));
+            events.push((Duration::ZERO, Ok(Bytes::from("data: [DONE]\n\n"))));
+            sse(events)
+        }
+        Some(Reply::Refused { code, message }) => {
+            // llama.cpp's shape: the code is the HTTP status, as an integer.
+            let body = json!({"error": {"code": code, "message": message, "type": "invalid_request_error"}});
+            Response::builder()
+                .status(StatusCode::from_u16(code).unwrap())
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap()
         }
         Some(Reply::Malformed { pieces }) => {
             let mut events = pieces_events(&pieces, Duration::ZERO, Duration::from_millis(5));

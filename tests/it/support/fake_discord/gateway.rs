@@ -1,5 +1,8 @@
 //! The gateway: a plain `ws://` server that says HELLO, answers IDENTIFY
-//! with READY, RESUME with RESUMED and heartbeats with HEARTBEAT_ACK.
+//! with READY, RESUME with RESUMED and heartbeats with HEARTBEAT_ACK. Each
+//! identified connection is a shard (`d.shard: [id, total]`, docs:
+//! events/gateway.mdx "Sharding"); events go only to the shard that carries
+//! their guild.
 
 #[allow(unused_imports)]
 use super::*;
@@ -8,12 +11,26 @@ pub(super) fn frame(v: &Value) -> WsMessage {
     WsMessage::Text(v.to_string())
 }
 
-pub(super) fn send_dispatch(st: &mut FakeState, event: &str, data: Value) {
-    st.seq += 1;
-    let f = json!({"op": 0, "s": st.seq, "t": event, "d": data});
-    if let Some((_, tx)) = &st.session {
-        let _ = tx.send(frame(&f));
-    }
+/// Sends an event to the session that carries `guild` (shard 0 for none);
+/// false when no such session is identified.
+pub(super) fn send_dispatch(st: &mut FakeState, event: &str, guild: Option<u64>, data: Value) -> bool {
+    let Some(conn) = st.session_for(guild).map(|s| s.conn) else {
+        return false;
+    };
+    send_to(st, conn, event, data)
+}
+
+/// Sends an event to the session on connection `conn`.
+pub(super) fn send_to(st: &mut FakeState, conn: u64, event: &str, data: Value) -> bool {
+    let Some(session) = st.sessions.iter_mut().find(|s| s.conn == conn) else {
+        return false;
+    };
+    session.seq += 1;
+    let f = json!({"op": 0, "s": session.seq, "t": event, "d": data});
+    let sent = session.tx.send(frame(&f)).is_ok();
+    let (id, shard, seq) = (session.session_id.clone(), session.shard, session.seq);
+    st.resumable.insert(id, (shard, seq));
+    sent
 }
 
 pub(super) async fn gateway_connection(shared: Arc<Shared>, tcp: TcpStream, conn: u64) {
@@ -55,10 +72,7 @@ pub(super) async fn gateway_connection(shared: Arc<Shared>, tcp: TcpStream, conn
             },
         }
     }
-    let mut st = shared.lock();
-    if st.session.as_ref().is_some_and(|(c, _)| *c == conn) {
-        st.session = None;
-    }
+    shared.lock().sessions.retain(|s| s.conn != conn);
 }
 
 pub(super) fn close(code: u16, reason: &'static str) -> WsMessage {
@@ -88,16 +102,25 @@ pub(super) fn on_gateway_frame(shared: &Shared, tx: &mpsc::UnboundedSender<WsMes
                 let _ = tx.send(close(4004, "Authentication failed."));
                 return;
             }
-            let session_id = format!("fake-session-{conn}");
-            st.identify = Some(d.clone());
-            st.session_id = Some(session_id.clone());
-            st.session = Some((conn, tx.clone()));
-            st.seq = 0;
-            let shard = if d["shard"].is_array() {
-                d["shard"].clone()
-            } else {
-                json!([0, 1])
+            let (id, total) = match d["shard"].as_array().map(Vec::as_slice) {
+                Some([id, total]) => (id.as_u64().unwrap_or(u64::MAX), total.as_u64().unwrap_or(0)),
+                _ => (0, 1),
             };
+            if total == 0 || id >= total {
+                let _ = tx.send(close(4010, "Invalid shard."));
+                return;
+            }
+            let session_id = format!("fake-session-{conn}");
+            st.identifies.push(d.clone());
+            st.sessions.retain(|s| s.conn != conn);
+            st.sessions.push(Session {
+                conn,
+                tx: tx.clone(),
+                session_id: session_id.clone(),
+                shard: (id, total),
+                seq: 0,
+            });
+            let shard = json!([id, total]);
             let ready = json!({
                 "v": 10,
                 "user": current_user(),
@@ -116,19 +139,27 @@ pub(super) fn on_gateway_frame(shared: &Shared, tx: &mpsc::UnboundedSender<WsMes
                 "auth": {},
                 "_trace": ["fake-discord"],
             });
-            send_dispatch(&mut st, "READY", ready);
+            send_to(&mut st, conn, "READY", ready);
         }
         Some(6) => {
             let d = &v["d"];
             let token = d["token"].as_str().unwrap_or_default();
-            let known = st.session_id.as_deref() == d["session_id"].as_str();
+            let session_id = d["session_id"].as_str().unwrap_or_default().to_string();
+            let known = st.resumable.get(&session_id).copied();
             if token.strip_prefix("Bot ").unwrap_or(token) != TOKEN {
                 let _ = tx.send(close(4004, "Authentication failed."));
-            } else if !known {
-                let _ = tx.send(frame(&json!({"op": 9, "s": null, "t": null, "d": false})));
+            } else if let Some((shard, seq)) = known {
+                st.sessions.retain(|s| s.conn != conn && s.session_id != session_id);
+                st.sessions.push(Session {
+                    conn,
+                    tx: tx.clone(),
+                    session_id,
+                    shard,
+                    seq,
+                });
+                send_to(&mut st, conn, "RESUMED", json!({"_trace": ["fake-discord"]}));
             } else {
-                st.session = Some((conn, tx.clone()));
-                send_dispatch(&mut st, "RESUMED", json!({"_trace": ["fake-discord"]}));
+                let _ = tx.send(frame(&json!({"op": 9, "s": null, "t": null, "d": false})));
             }
         }
         // presence update, voice state, request guild members, soundboard: accepted, ignored

@@ -21,19 +21,43 @@
 //!   RESUME with RESUMED and heartbeats with HEARTBEAT_ACK; tests push events
 //!   with [`FakeDiscord::dispatch`].
 //!
-//! It behaves like Discord where a bot can get it wrong: an interaction can be
-//! acknowledged once (then 400, code 40060); its webhook (`@original`,
-//! follow-ups) exists only after the acknowledgement; the token must match the
-//! interaction; message length and embed limits give 400 "Invalid Form Body";
-//! empty messages give 400 (50006); a thread from a message has the message's
-//! id and can be created once (160004); command registration checks names,
-//! descriptions and required-before-optional options; REST calls other than
-//! interaction callbacks and webhooks need `Authorization: Bot TOKEN` (401); an
-//! IDENTIFY with another token is closed with 4004; MESSAGE_CREATE is not
-//! delivered without the GUILD_MESSAGES intent and arrives with empty content
-//! without MESSAGE_CONTENT (unless the bot is mentioned), as Discord does.
+//! It refuses what Discord refuses (the rules are in `rules.rs`, each checked
+//! by `fake_discord_selftest` against Discord's documented codes):
+//! * interactions: the first response after 3 s is 404 10062; an
+//!   interaction is acknowledged once (400 40060); the callback type must fit
+//!   the interaction (autocomplete only 8; components 4/5/6/7/9; 400 50035);
+//!   its webhook (`@original`, follow-ups) exists only after the
+//!   acknowledgement (404 10015) and for 15 minutes (then 401 50027; tests
+//!   move the fake's clock with [`FakeDiscord::advance`]);
+//! * bodies: message, embed (trimmed text, 6000 per message), component
+//!   (5 rows, 1-5 buttons, custom_id 1-100 and unique, label 80) and
+//!   autocomplete (25 choices, 1-100 characters) limits give 400 50035 with
+//!   Discord's nested `errors` (under `data.` for callbacks); empty messages
+//!   give 400 50006;
+//! * channels ([`FakeDiscord::add_channel`]): without VIEW_CHANNEL 403 50001,
+//!   without SEND_MESSAGES (in threads SEND_MESSAGES_IN_THREADS) or, for
+//!   embed-only messages, EMBED_LINKS 403 50013, a reply without
+//!   READ_MESSAGE_HISTORY 400 160002; a thread cannot start in a thread,
+//!   voice/stage chat or forum (400 50024), in a DM (403 50003), without
+//!   CREATE_PUBLIC_THREADS (403 50013), from an unknown message (404 10008),
+//!   or twice (400 160004);
+//! * rate limits: per-route, shared and global 429s with Discord's headers
+//!   ([`FakeDiscord::fail_next_with`]);
+//! * gateway: one session per shard, each sent only its guilds' events
+//!   (`(guild_id >> 22) % shards`, DMs to shard 0), an invalid shard closed
+//!   with 4010, a wrong token with 4004; MESSAGE_CREATE is not delivered
+//!   without the GUILD_MESSAGES intent and arrives with empty content without
+//!   MESSAGE_CONTENT (unless the bot is mentioned);
+//! * REST calls other than interaction callbacks and webhooks need
+//!   `Authorization: Bot TOKEN` (401).
+//!
+//! Every response's status is recorded; [`FakeDiscord::unexpected_errors`]
+//! lists the error responses a test did not declare with
+//! [`FakeDiscord::expect_error`] (injected 429s are expected), so a bot
+//! request Discord would refuse cannot pass unnoticed.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,7 +92,8 @@ use rest::*;
 use rules::*;
 use tls::*;
 
-pub use payloads::{autocomplete, component_click, message, slash_command};
+pub use payloads::{as_dm, autocomplete, component_click, in_guild, message, slash_command};
+pub use rules::{kind, perm};
 
 pub const APP_ID: u64 = 1_300_000_000_000_000_001;
 /// Deliberately not equal to [`APP_ID`] (older bots have distinct ids), so
@@ -89,6 +114,10 @@ const HEARTBEAT_INTERVAL_MS: u64 = 41_250;
 const ATTACHMENT_SIZE_LIMIT: u64 = 10 * 1024 * 1024;
 /// All permissions a bot usually gets in a test guild (string, as Discord sends it).
 const PERMISSIONS: &str = "2248473465835073";
+/// An interaction's first response must come within this of the event.
+const RESPONSE_DEADLINE: Duration = Duration::from_secs(3);
+/// An interaction's token (its webhook) lives this long.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Gateway intents (Discord's bit values).
 const INTENT_GUILD_MESSAGES: u64 = 1 << 9;
 const INTENT_MESSAGE_CONTENT: u64 = 1 << 15;
@@ -105,6 +134,57 @@ pub struct RestCall {
     /// Uploaded files of a multipart body: (file name, bytes).
     pub files: Vec<(String, Vec<u8>)>,
     pub at: Instant,
+    /// The status the fake answered with, and its headers.
+    pub status: u16,
+    pub response_headers: HeaderMap,
+    /// A 429 the test injected ([`FakeDiscord::fail_next`]).
+    pub injected: bool,
+}
+
+impl fmt::Display for RestCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {} {}", self.method, self.path, self.status, self.body)
+    }
+}
+
+/// A channel's kind and what the bot may do in it; channels the fake was
+/// not told about are text channels where the bot may do everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelSpec {
+    /// Discord's channel type ([`kind`]).
+    pub kind: u8,
+    /// The bot's permissions there ([`perm`]).
+    pub permissions: u64,
+}
+
+impl Default for ChannelSpec {
+    fn default() -> Self {
+        ChannelSpec {
+            kind: kind::GUILD_TEXT,
+            permissions: perm::ALL,
+        }
+    }
+}
+
+/// Which rate limit a 429 reports (docs: topics/rate-limits.mdx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// A route's bucket ran out (`X-RateLimit-Scope: user`).
+    Route,
+    /// A shared resource is busy (`X-RateLimit-Scope: shared`).
+    Shared,
+    /// The bot's global limit (`X-RateLimit-Global: true`, scope `global`).
+    Global,
+}
+
+/// One identified gateway connection: a shard of the bot.
+struct Session {
+    conn: u64,
+    tx: mpsc::UnboundedSender<WsMessage>,
+    session_id: String,
+    /// (shard id, shard count), from IDENTIFY.
+    shard: (u64, u64),
+    seq: u64,
 }
 
 /// A handle on the running fake; clones share it.
@@ -126,12 +206,12 @@ struct Shared {
 struct FakeState {
     calls: Vec<RestCall>,
     failures: Vec<Failure>,
-    /// The `d` of the last IDENTIFY with the right token.
-    identify: Option<Value>,
-    /// The live, identified gateway connection: (connection number, sender).
-    session: Option<(u64, mpsc::UnboundedSender<WsMessage>)>,
-    session_id: Option<String>,
-    seq: u64,
+    /// The `d` of every IDENTIFY with the right token, in order.
+    identifies: Vec<Value>,
+    /// The live, identified gateway connections (one per shard).
+    sessions: Vec<Session>,
+    /// Sessions that can be resumed: session id -> (shard, last seq).
+    resumable: HashMap<String, ((u64, u64), u64)>,
     ws_connections: u64,
     /// Every frame the bot sent over the gateway.
     gateway_frames: Vec<Value>,
@@ -139,8 +219,15 @@ struct FakeState {
     /// REST connections whose TLS handshake failed (shown when a wait times out).
     tls_failures: Vec<String>,
     echo_bot_messages: bool,
-    /// Interactions dispatched through `dispatch`, by id.
+    /// Interactions dispatched through `dispatch`, by id, with when.
     interactions: HashMap<u64, Value>,
+    interaction_times: HashMap<u64, Instant>,
+    /// How far [`FakeDiscord::advance`] moved the fake's clock.
+    clock_offset: Duration,
+    /// Channels with a kind or permissions of their own.
+    channels: HashMap<u64, ChannelSpec>,
+    /// Error responses a test declared: (method, path fragment, status).
+    expected_errors: Vec<(String, String, u16)>,
     /// Interaction ids whose callback succeeded.
     acknowledged: HashSet<u64>,
     /// Interaction token -> id of its original response message.
@@ -157,6 +244,39 @@ struct Failure {
     method: String,
     path_contains: String,
     retry_after: f64,
+    limit: Limit,
+}
+
+impl FakeState {
+    /// The fake's clock: real time plus what tests advanced it by.
+    fn now(&self) -> Instant {
+        Instant::now() + self.clock_offset
+    }
+
+    fn channel(&self, id: u64) -> ChannelSpec {
+        if let Some(c) = self.channels.get(&id) {
+            return *c;
+        }
+        // Threads the bot started are public threads where it may do everything.
+        if self.threads.contains_key(&id) {
+            return ChannelSpec {
+                kind: kind::PUBLIC_THREAD,
+                permissions: perm::ALL,
+            };
+        }
+        ChannelSpec::default()
+    }
+
+    /// The session that carries `guild`'s events (shard 0 for none).
+    fn session_for(&self, guild: Option<u64>) -> Option<&Session> {
+        self.sessions.iter().find(|s| {
+            let (id, total) = s.shard;
+            match guild {
+                Some(g) => (g >> 22) % total.max(1) == id,
+                None => id == 0,
+            }
+        })
+    }
 }
 
 type Reply = Result<Response, Response>;
@@ -243,11 +363,16 @@ impl FakeDiscord {
     /// with what happened instead (serenity falls back to the real gateway
     /// silently when `GET /gateway` fails).
     pub async fn wait_ready(&self, timeout: Duration) {
+        self.wait_shards(1, timeout).await;
+    }
+
+    /// Waits until `n` shards are identified (serenity starts one every 5 s).
+    pub async fn wait_shards(&self, n: usize, timeout: Duration) {
         let start = Instant::now();
         loop {
             {
                 let st = self.state();
-                if st.session.is_some() && st.identify.is_some() {
+                if st.sessions.len() >= n {
                     return;
                 }
             }
@@ -279,15 +404,23 @@ impl FakeDiscord {
                 .to_string()
         };
         panic!(
-            "fake Discord: no READY within {timeout:?} at {}: {why}. REST calls seen: {}",
+            "fake Discord: {} of {n} shard(s) ready within {timeout:?} at {}: {why}. REST calls seen: {}",
+            st.sessions.len(),
             self.shared.gateway_url,
             summary(&st)
         );
     }
 
-    /// The `d` of the bot's IDENTIFY (token, intents, shard, properties...).
+    /// The `d` of the bot's last IDENTIFY (token, intents, shard, properties...).
     pub fn identify(&self) -> Option<Value> {
-        self.state().identify.clone()
+        self.state().identifies.last().cloned()
+    }
+
+    /// The `[id, total]` of every identified shard, sorted.
+    pub fn shards(&self) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = self.state().sessions.iter().map(|s| s.shard).collect();
+        v.sort_unstable();
+        v
     }
 
     /// Every frame the bot sent over the gateway, in order (heartbeats included).
@@ -295,16 +428,20 @@ impl FakeDiscord {
         self.state().gateway_frames.clone()
     }
 
-    /// Sends `{"op":0,"t":event,"s":next,"d":data}` to the identified bot
-    /// (waits up to 10 s for one, then panics). MESSAGE_CREATE/UPDATE are
-    /// filtered by the IDENTIFY intents like Discord does (see the module docs).
+    /// Sends `{"op":0,"t":event,"s":next,"d":data}` to the shard that carries
+    /// the event's guild (`(guild_id >> 22) % shards`; shard 0 without a
+    /// guild), waiting up to 10 s for it to be identified, then panicking.
+    /// MESSAGE_CREATE/UPDATE are filtered by the IDENTIFY intents like Discord
+    /// does (see the module docs). Returns whether a shard took it.
     pub async fn dispatch(&self, event: &str, data: Value) {
+        let guild = id_of(&data["guild_id"]);
         let start = Instant::now();
-        while self.state().session.is_none() {
+        while self.state().session_for(guild).is_none() {
             if start.elapsed() > Duration::from_secs(10) {
                 panic!(
-                    "fake Discord: dispatch({event}) but no bot is identified on the gateway (call wait_ready first); \
-                     REST calls seen: {}",
+                    "fake Discord: dispatch({event}) for guild {guild:?} but no shard carrying it is identified \
+                     (shards: {:?}; call wait_ready first); REST calls seen: {}",
+                    self.shards(),
                     summary(&self.state())
                 );
             }
@@ -316,13 +453,20 @@ impl FakeDiscord {
             "INTERACTION_CREATE" => {
                 if let Some(id) = id_of(&data["id"]) {
                     st.interactions.insert(id, data.clone());
+                    let now = st.now();
+                    st.interaction_times.insert(id, now);
                 }
             }
             "MESSAGE_CREATE" | "MESSAGE_UPDATE" => {
                 if let Some(id) = id_of(&data["id"]) {
                     st.messages.insert(id, data.clone());
                 }
-                let intents = st.identify.as_ref().and_then(|d| d["intents"].as_u64()).unwrap_or(0);
+                let intents = st
+                    .session_for(guild)
+                    .and_then(|s| st.identifies.iter().rev().find(|d| d["shard"][0] == json!(s.shard.0)))
+                    .or(st.identifies.last())
+                    .and_then(|d| d["intents"].as_u64())
+                    .unwrap_or(0);
                 if data.get("guild_id").is_some_and(|g| !g.is_null()) {
                     if intents & INTENT_GUILD_MESSAGES == 0 {
                         eprintln!("fake Discord: {event} not delivered: the IDENTIFY intents lack GUILD_MESSAGES");
@@ -343,7 +487,62 @@ impl FakeDiscord {
             }
             _ => {}
         }
-        send_dispatch(&mut st, event, data);
+        send_dispatch(&mut st, event, guild, data);
+    }
+
+    /// Makes an interaction exist as if Discord had just delivered it,
+    /// without sending it over a gateway (for tests that drive REST alone).
+    pub fn created(&self, interaction: &Value) {
+        let mut st = self.state();
+        let id = id_of(&interaction["id"]).expect("an interaction id");
+        st.interactions.insert(id, interaction.clone());
+        let now = st.now();
+        st.interaction_times.insert(id, now);
+    }
+
+    /// Declares the channel's kind and the bot's permissions in it.
+    pub fn add_channel(&self, id: u64, spec: ChannelSpec) {
+        self.state().channels.insert(id, spec);
+    }
+
+    /// Moves the fake's clock forward (interaction deadlines and token
+    /// lifetimes are measured on it), so tests need not sleep 15 minutes.
+    pub fn advance(&self, by: Duration) {
+        self.state().clock_offset += by;
+    }
+
+    /// Declares that requests with this method, whose path contains
+    /// `path_contains`, may get `status` (e.g. a thread refused with 403).
+    pub fn expect_error(&self, method: &str, path_contains: &str, status: u16) {
+        self.state()
+            .expected_errors
+            .push((method.to_uppercase(), path_contains.to_string(), status));
+    }
+
+    /// Error responses (status ≥ 400) the test neither injected nor declared:
+    /// requests Discord would have refused.
+    pub fn unexpected_errors(&self) -> Vec<RestCall> {
+        let st = self.state();
+        let declared = |c: &RestCall| {
+            st.expected_errors
+                .iter()
+                .any(|(m, p, s)| *m == c.method && c.path.contains(p.as_str()) && *s == c.status)
+        };
+        st.calls
+            .iter()
+            .filter(|c| c.status >= 400 && !c.injected && !declared(c))
+            .cloned()
+            .collect()
+    }
+
+    /// Panics listing every unexpected error response (see [`Self::unexpected_errors`]).
+    pub fn assert_no_unexpected_errors(&self) {
+        let bad = self.unexpected_errors();
+        assert!(
+            bad.is_empty(),
+            "the bot made requests Discord refuses:\n{}",
+            bad.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
+        );
     }
 
     /// When on, messages the bot creates with `POST /channels/{id}/messages`
@@ -376,13 +575,19 @@ impl FakeDiscord {
     }
 
     /// The next request with this method whose path contains `path_contains`
-    /// gets a Discord-style 429 (`retry_after` seconds, bucket headers, scope
-    /// user); later ones succeed.
+    /// gets a Discord-style per-route 429 (`retry_after` seconds, bucket
+    /// headers, scope user); later ones succeed.
     pub fn fail_next(&self, method: &str, path_contains: &str, retry_after_secs: f64) {
+        self.fail_next_with(method, path_contains, Limit::Route, retry_after_secs);
+    }
+
+    /// Like [`Self::fail_next`], with the 429 of `limit`'s kind.
+    pub fn fail_next_with(&self, method: &str, path_contains: &str, limit: Limit, retry_after_secs: f64) {
         self.state().failures.push(Failure {
             method: method.to_uppercase(),
             path_contains: path_contains.to_string(),
             retry_after: retry_after_secs,
+            limit,
         });
     }
 
@@ -413,7 +618,11 @@ fn summary(st: &FakeState) -> String {
     } else {
         st.calls
             .iter()
-            .map(|c| format!("\n  {} {} {}", c.method, c.path, c.body))
+            .map(|c| {
+                let line = c.to_string();
+                let short: String = line.chars().take(300).collect();
+                format!("\n  {short}{}", if short.len() < line.len() { " …" } else { "" })
+            })
             .collect()
     };
     if !st.tls_failures.is_empty() {

@@ -70,9 +70,14 @@ pub(super) fn member(user_id: u64) -> Value {
 }
 
 pub(super) fn text_channel(id: u64) -> Value {
+    channel_object(id, kind::GUILD_TEXT)
+}
+
+/// A guild channel of Discord type `kind` (voice channels have a text chat).
+pub(super) fn channel_object(id: u64, kind: u8) -> Value {
     json!({
         "id": id.to_string(),
-        "type": 0,
+        "type": kind,
         "guild_id": GUILD_ID.to_string(),
         "name": if id == CHANNEL_ID { "papers".to_string() } else { format!("channel-{}", id % 100_000) },
         "position": 0,
@@ -228,4 +233,27 @@ pub fn message(
         .collect();
     m["nonce"] = json!(message_id.to_string());
     m
+}
+
+/// A payload from the builders above, moved to another guild (so it goes to
+/// that guild's shard).
+pub fn in_guild(mut payload: Value, guild: u64) -> Value {
+    payload["guild_id"] = json!(guild.to_string());
+    if payload["guild"].is_object() {
+        payload["guild"]["id"] = json!(guild.to_string());
+    }
+    if payload["channel"].is_object() {
+        payload["channel"]["guild_id"] = json!(guild.to_string());
+    }
+    payload
+}
+
+/// A message payload as a direct message: no guild, no member.
+pub fn as_dm(mut payload: Value) -> Value {
+    if let Some(o) = payload.as_object_mut() {
+        for k in ["guild_id", "member"] {
+            o.remove(k);
+        }
+    }
+    payload
 }

@@ -40,26 +40,42 @@ pub(super) fn form_error(path: &str, code: &str, message: &str) -> Response {
     )
 }
 
-pub(super) fn rate_limited(secs: f64, bucket: &str) -> Response {
+/// A 429 as Discord sends it (docs: topics/rate-limits.mdx, the three
+/// examples): `Retry-After` in whole seconds (rounded up) beside the exact
+/// float in the body; a route's or shared resource's bucket headers; for the
+/// global limit only `X-RateLimit-Global` and the scope.
+pub(super) fn rate_limited(secs: f64, bucket: &str, limit: Limit) -> Response {
+    let (message, global, scope, remaining) = match limit {
+        Limit::Route => ("You are being rate limited.", false, "user", "0"),
+        Limit::Shared => ("The resource is being rate limited.", false, "shared", "9"),
+        Limit::Global => ("You are being rate limited.", true, "global", ""),
+    };
     let mut r = json_reply(
         StatusCode::TOO_MANY_REQUESTS,
-        &json!({"message": "You are being rate limited.", "retry_after": secs, "global": false}),
+        &json!({"message": message, "retry_after": secs, "global": global}),
     );
     let reset = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
         + secs;
+    let mut headers = vec![
+        ("retry-after", format!("{}", secs.ceil() as u64)),
+        ("x-ratelimit-scope", scope.to_string()),
+    ];
+    if global {
+        headers.push(("x-ratelimit-global", "true".to_string()));
+    } else {
+        headers.extend([
+            ("x-ratelimit-limit", "10".to_string()),
+            ("x-ratelimit-remaining", remaining.to_string()),
+            ("x-ratelimit-reset", format!("{reset:.3}")),
+            ("x-ratelimit-reset-after", format!("{secs:.3}")),
+            ("x-ratelimit-bucket", bucket.to_string()),
+        ]);
+    }
     let h = r.headers_mut();
-    for (name, value) in [
-        ("retry-after", format!("{secs}")),
-        ("x-ratelimit-limit", "5".to_string()),
-        ("x-ratelimit-remaining", "0".to_string()),
-        ("x-ratelimit-reset", format!("{reset:.3}")),
-        ("x-ratelimit-reset-after", format!("{secs:.3}")),
-        ("x-ratelimit-bucket", bucket.to_string()),
-        ("x-ratelimit-scope", "user".to_string()),
-    ] {
+    for (name, value) in headers {
         h.insert(name, HeaderValue::from_str(&value).expect("header value"));
     }
     r
@@ -195,14 +211,18 @@ pub(super) async fn handle_rest(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    let query = uri.query().unwrap_or_default().to_string();
     let (json_body, files) = parse_body(&headers, &body);
-    let call = RestCall {
+    let mut call = RestCall {
         method: method.to_string(),
         path: path.clone(),
         headers: headers.clone(),
         body: json_body.clone(),
         files: files.clone(),
         at: Instant::now(),
+        status: 0,
+        response_headers: HeaderMap::new(),
+        injected: false,
     };
     let bucket = bucket_of(&method, &path);
     let fail = {
@@ -211,15 +231,18 @@ pub(super) async fn handle_rest(
             .failures
             .iter()
             .position(|f| f.method == method.as_str() && path.contains(&f.path_contains));
-        hit.map(|i| st.failures.remove(i).retry_after)
+        hit.map(|i| st.failures.remove(i))
     };
-    let reply = match fail {
-        Some(secs) => rate_limited(secs, &bucket),
+    let reply = match &fail {
+        Some(f) => rate_limited(f.retry_after, &bucket, f.limit),
         None => with_bucket(
-            route(&shared, &method, &path, &headers, &json_body, &files).unwrap_or_else(|e| e),
+            route(&shared, &method, &path, &query, &headers, &json_body, &files).unwrap_or_else(|e| e),
             &bucket,
         ),
     };
+    call.status = reply.status().as_u16();
+    call.response_headers = reply.headers().clone();
+    call.injected = fail.is_some();
     // Recorded once handled: a call seen by `wait_for` has had its effect on the fake's state.
     shared.lock().calls.push(call);
     reply
@@ -229,6 +252,7 @@ pub(super) fn route(
     shared: &Shared,
     method: &Method,
     path: &str,
+    query: &str,
     headers: &HeaderMap,
     body: &Value,
     files: &[(String, Vec<u8>)],
@@ -273,16 +297,20 @@ pub(super) fn route(
         (_, ["webhooks", app, token, "messages", which]) => webhook_message(shared, m, app, token, which, body, files),
         ("POST", ["webhooks", app, token]) => followup(shared, app, token, body, files),
         ("POST", ["channels", ch, "messages"]) => create_message(shared, ch, body, files),
-        ("GET", ["channels", ch, "messages"]) => list_messages(shared, ch),
+        ("GET", ["channels", ch, "messages"]) => list_messages(shared, ch, query),
         (_, ["channels", ch, "messages", mid]) => channel_message(shared, m, ch, mid, body, files),
         ("POST", ["channels", ch, "messages", mid, "threads"]) => create_thread(shared, ch, mid, body),
         ("POST", ["channels", _, "typing"]) => Ok(no_content()),
         ("GET", ["channels", ch]) => {
             let id = snowflake(ch)?;
             let st = shared.lock();
+            check_view(&st.channel(id))?;
             Ok(json_reply(
                 StatusCode::OK,
-                &st.threads.get(&id).cloned().unwrap_or_else(|| text_channel(id)),
+                &st.threads
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| channel_object(id, st.channel(id).kind)),
             ))
         }
         _ => Err(not_found()),
@@ -304,13 +332,20 @@ pub(super) fn check_app(app: &str) -> Result<(), Response> {
     }
 }
 
+/// An interaction's webhook: it exists once the interaction is acknowledged
+/// (else 404 10015) and its token lives 15 minutes (then 401 50027; docs:
+/// interactions/receiving-and-responding.mdx).
 pub(super) fn check_webhook(st: &FakeState, app: &str, token: &str) -> Result<(), Response> {
-    let acked = token
-        .strip_prefix("itoken-")
-        .and_then(|id| id.parse::<u64>().ok())
-        .is_some_and(|id| st.acknowledged.contains(&id));
+    let id = token.strip_prefix("itoken-").and_then(|id| id.parse::<u64>().ok());
+    let acked = id.is_some_and(|id| st.acknowledged.contains(&id));
     if app.parse::<u64>().ok() != Some(APP_ID) || !acked {
         return Err(error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook"));
+    }
+    let age = id
+        .and_then(|id| st.interaction_times.get(&id))
+        .map(|t| st.now().duration_since(*t));
+    if age.is_some_and(|a| a > TOKEN_LIFETIME) {
+        return Err(error(StatusCode::UNAUTHORIZED, 50027, "Invalid Webhook Token"));
     }
     Ok(())
 }
@@ -403,25 +438,95 @@ pub(super) fn apply_body(shared: &Shared, msg: &mut Value, body: &Value, files: 
     msg["mentions"] = Value::Array(mentions);
 }
 
-/// `GET /channels/{id}/messages`: the channel's messages, newest first (up to 50).
-pub(super) fn list_messages(shared: &Shared, ch: &str) -> Reply {
+/// `GET /channels/{id}/messages` (docs: resources/message.mdx "Get Channel
+/// Messages"): newest first; `limit` 1-100 (default 50); one of `before`,
+/// `after`, `around`; 403 50001 without VIEW_CHANNEL, and an empty list
+/// without READ_MESSAGE_HISTORY.
+pub(super) fn list_messages(shared: &Shared, ch: &str, query: &str) -> Reply {
     let channel_id = snowflake(ch)?;
+    let param = |k: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let limit = match param("limit") {
+        None => 50,
+        Some(l) => match l.parse::<u64>() {
+            Ok(n @ 1..=100) => n as usize,
+            Ok(0) => {
+                return Err(form_error(
+                    "limit",
+                    "NUMBER_TYPE_MIN",
+                    "int value should be greater than or equal to 1.",
+                ));
+            }
+            _ => {
+                return Err(form_error(
+                    "limit",
+                    "NUMBER_TYPE_MAX",
+                    "int value should be less than or equal to 100.",
+                ));
+            }
+        },
+    };
+    let anchors: Vec<(&str, u64)> = ["before", "after", "around"]
+        .into_iter()
+        .filter_map(|k| param(k).map(|v| (k, v)))
+        .map(|(k, v)| snowflake(&v).map(|id| (k, id)))
+        .collect::<Result<_, _>>()?;
+    if anchors.len() > 1 {
+        return Err(form_error(
+            "",
+            "BASE_TYPE_BAD_PARAMS",
+            "Only one of before, after or around may be given.",
+        ));
+    }
     let st = shared.lock();
-    let mut msgs: Vec<(u64, Value)> = st
+    let spec = st.channel(channel_id);
+    check_view(&spec)?;
+    if spec.permissions & perm::READ_MESSAGE_HISTORY == 0 {
+        return Ok(json_reply(StatusCode::OK, &json!([])));
+    }
+    let mut ids: Vec<u64> = st
         .messages
         .iter()
         .filter(|(_, m)| id_of(&m["channel_id"]) == Some(channel_id))
-        .map(|(id, m)| (*id, m.clone()))
+        .map(|(id, _)| *id)
         .collect();
-    msgs.sort_by_key(|m| std::cmp::Reverse(m.0));
-    let list: Vec<Value> = msgs.into_iter().take(50).map(|(_, m)| m).collect();
+    ids.sort_unstable();
+    let picked: Vec<u64> = match anchors.first() {
+        Some(("before", a)) => ids.iter().rev().filter(|&&i| i < *a).take(limit).copied().collect(),
+        Some(("after", a)) => {
+            let mut v: Vec<u64> = ids.iter().filter(|&&i| i > *a).take(limit).copied().collect();
+            v.reverse();
+            v
+        }
+        Some((_, a)) => {
+            let mut v: Vec<u64> = ids
+                .iter()
+                .rev()
+                .filter(|&&i| i <= *a)
+                .take(limit.div_ceil(2))
+                .copied()
+                .collect();
+            let newer: Vec<u64> = ids.iter().filter(|&&i| i > *a).take(limit / 2).copied().collect();
+            v.extend(newer);
+            v.sort_unstable_by(|x, y| y.cmp(x));
+            v
+        }
+        None => ids.iter().rev().take(limit).copied().collect(),
+    };
+    let list: Vec<Value> = picked.iter().map(|i| st.messages[i].clone()).collect();
     Ok(json_reply(StatusCode::OK, &Value::Array(list)))
 }
 
 pub(super) fn create_message(shared: &Shared, ch: &str, body: &Value, files: &[(String, Vec<u8>)]) -> Reply {
     let channel_id = snowflake(ch)?;
-    check_limits(body)?;
+    check_limits(body, "")?;
     check_not_empty(body, files)?;
+    check_can_send(&shared.lock().channel(channel_id), body)?;
     let id = shared.new_id();
     let reference = &body["message_reference"];
     let kind = if reference.is_object() { 19 } else { 0 };
@@ -454,11 +559,11 @@ pub(super) fn create_message(shared: &Shared, ch: &str, body: &Value, files: &[(
         msg["nonce"] = nonce.clone();
     }
     st.messages.insert(id, msg.clone());
-    if st.echo_bot_messages && st.session.is_some() {
+    if st.echo_bot_messages && st.channel(channel_id).kind != kind::DM {
         let mut event = msg.clone();
         event["guild_id"] = json!(GUILD_ID.to_string());
         event["member"] = partial_member();
-        send_dispatch(&mut st, "MESSAGE_CREATE", event);
+        send_dispatch(&mut st, "MESSAGE_CREATE", Some(GUILD_ID), event);
     }
     Ok(json_reply(StatusCode::OK, &msg))
 }
@@ -487,7 +592,7 @@ pub(super) fn channel_message(
             Ok(no_content())
         }
         "PATCH" => {
-            check_limits(body)?;
+            check_limits(body, "")?;
             // Editing a message the fake never saw still works (it may predate the test).
             let mut msg = known.unwrap_or_else(|| message_object(id, channel_id, bot_user(), "", 0));
             if id_of(&msg["author"]["id"]) != Some(BOT_USER_ID) && body.get("content").is_some() {
@@ -518,6 +623,15 @@ pub(super) fn create_thread(shared: &Shared, ch: &str, mid: &str, body: &Value) 
         ));
     }
     let mut st = shared.lock();
+    let spec = st.channel(parent);
+    check_can_start_thread(&spec)?;
+    if st
+        .messages
+        .get(&id)
+        .is_none_or(|m| id_of(&m["channel_id"]) != Some(parent))
+    {
+        return Err(error(StatusCode::NOT_FOUND, 10008, "Unknown Message"));
+    }
     if st.threads.contains_key(&id) {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -526,9 +640,15 @@ pub(super) fn create_thread(shared: &Shared, ch: &str, mid: &str, body: &Value) 
         ));
     }
     let ts = now();
+    // An announcement channel's threads are announcement threads.
+    let thread_kind = if spec.kind == kind::GUILD_ANNOUNCEMENT {
+        kind::ANNOUNCEMENT_THREAD
+    } else {
+        kind::PUBLIC_THREAD
+    };
     let thread = json!({
         "id": id.to_string(),
-        "type": 11,
+        "type": thread_kind,
         "guild_id": GUILD_ID.to_string(),
         "parent_id": parent.to_string(),
         "owner_id": BOT_USER_ID.to_string(),
@@ -562,25 +682,43 @@ pub(super) fn create_thread(shared: &Shared, ch: &str, mid: &str, body: &Value) 
 
 // ---- interactions ------------------------------------------------------------------
 
+/// `POST /interactions/{id}/{token}/callback` (docs:
+/// interactions/receiving-and-responding.mdx): the first response within 3
+/// seconds of the event (else 404 10062, the token is dead), once (400
+/// 40060), of a callback type the interaction accepts, with a body within
+/// the limits (errors under `data.`).
 pub(super) fn callback(shared: &Shared, id: &str, token: &str, body: &Value, files: &[(String, Vec<u8>)]) -> Reply {
     let id = snowflake(id)?;
+    let unknown = || error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
     if token != format!("itoken-{id}") {
-        return Err(error(StatusCode::NOT_FOUND, 10062, "Unknown interaction"));
+        return Err(unknown());
+    }
+    let (interaction, created, now) = {
+        let st = shared.lock();
+        (
+            st.interactions.get(&id).cloned(),
+            st.interaction_times.get(&id).copied(),
+            st.now(),
+        )
+    };
+    let Some(created) = created else {
+        return Err(unknown());
+    };
+    if now.duration_since(created) > RESPONSE_DEADLINE {
+        return Err(unknown());
     }
     let kind = body["type"].as_u64().unwrap_or(0);
     let data = &body["data"];
-    if !matches!(kind, 1 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 12) {
-        return Err(form_error(
-            "type",
-            "BASE_TYPE_CHOICES",
-            "Value must be one of (1, 4, 5, 6, 7, 8, 9, 10, 12).",
-        ));
-    }
+    let interaction_type = interaction.as_ref().and_then(|i| i["type"].as_u64()).unwrap_or(2);
+    check_callback_type(interaction_type, kind)?;
     if matches!(kind, 4 | 7) {
-        check_limits(data)?;
+        check_limits(data, "data.")?;
     }
     if kind == 4 {
         check_not_empty(data, files)?;
+    }
+    if kind == 8 {
+        check_choices(data)?;
     }
     let mut st = shared.lock();
     if st.acknowledged.contains(&id) {
@@ -590,7 +728,6 @@ pub(super) fn callback(shared: &Shared, id: &str, token: &str, body: &Value, fil
             "Interaction has already been acknowledged.",
         ));
     }
-    let interaction = st.interactions.get(&id).cloned();
     let channel_id = interaction
         .as_ref()
         .and_then(|i| id_of(&i["channel_id"]))
@@ -664,7 +801,7 @@ pub(super) fn webhook_message(
             Ok(no_content())
         }
         "PATCH" => {
-            check_limits(body)?;
+            check_limits(body, "")?;
             let mut msg = st.messages[&id].clone();
             apply_body(shared, &mut msg, body, files, true);
             // The "thinking..." state ends with the first edit.
@@ -682,7 +819,7 @@ pub(super) fn followup(shared: &Shared, app: &str, token: &str, body: &Value, fi
         let st = shared.lock();
         check_webhook(&st, app, token)?;
     }
-    check_limits(body)?;
+    check_limits(body, "")?;
     check_not_empty(body, files)?;
     let id = shared.new_id();
     let mut msg = message_object(id, CHANNEL_ID, bot_user(), "", 0);
