@@ -45,13 +45,15 @@ impl App {
         App { config, secrets }
     }
 
-    /// The configured store (server when `store.qdrant_url` is set).
-    pub fn store(&self) -> StoreResult<AnyStore> {
+    /// The configured store (server when `store.qdrant_url` is set; else the
+    /// embedded one, shared with a paperbot process that already holds it).
+    pub async fn store(&self) -> StoreResult<AnyStore> {
         store::open(
             &self.config.store,
             &self.config.data_dir,
             self.secrets.qdrant_api_key.as_ref(),
         )
+        .await
     }
 
     /// The configured embedders over `store`, checked against the library.
@@ -60,7 +62,7 @@ impl App {
     }
 
     pub async fn library(&self) -> Result<Library, LibraryError> {
-        self.library_over(self.store()?).await
+        self.library_over(self.store().await?).await
     }
 
     /// The prompt templates (built in, or overridden by `answer.prompts_dir`).

@@ -2,12 +2,18 @@
 //! again is compared by content hash: unchanged papers are not rewritten,
 //! changed metadata (upvotes) is rewritten with the stored vectors, and only
 //! new or re-worded papers are embedded.
+//!
+//! Nothing written is lost: every batch is flushed before the next one is
+//! embedded (the embedded store keeps only what was flushed across a kill),
+//! and a stop request ends the run between batches, so an interrupted ingest
+//! resumes by running it again (stored papers are skipped).
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::library::{Library, LibraryError};
 use crate::paper::{Paper, PaperId};
@@ -34,38 +40,85 @@ impl IngestCounts {
     }
 }
 
+/// A paper to ingest, with when it first entered a library if that is
+/// known (a restored backup or a reindex keeps it, so digests do not present
+/// old papers as new).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub paper: Paper,
+    pub first_seen: Option<DateTime<Utc>>,
+}
+
+impl From<Paper> for Incoming {
+    fn from(paper: Paper) -> Incoming {
+        Incoming {
+            paper,
+            first_seen: None,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub counts: IngestCounts,
+    /// Records handled before a stop request (all of them when not stopped).
+    pub done: usize,
+    /// A stop request ended the run early (everything handled is flushed).
+    pub interrupted: bool,
+}
+
 /// Keeps the last record per id, in first-seen order.
-pub fn dedupe(papers: Vec<Paper>) -> Vec<Paper> {
+pub fn dedupe<T: Into<Incoming>>(records: Vec<T>) -> Vec<Incoming> {
     let mut index: HashMap<PaperId, usize> = HashMap::new();
-    let mut out: Vec<Paper> = Vec::with_capacity(papers.len());
-    for p in papers {
-        match index.get(&p.id) {
-            Some(&i) => out[i] = p,
+    let mut out: Vec<Incoming> = Vec::with_capacity(records.len());
+    for r in records {
+        let r = r.into();
+        match index.get(&r.paper.id) {
+            Some(&i) => out[i] = r,
             None => {
-                index.insert(p.id.clone(), out.len());
-                out.push(p);
+                index.insert(r.paper.id.clone(), out.len());
+                out.push(r);
             }
         }
     }
     out
 }
 
-/// Writes `papers` into the library. Each batch is written before the next
-/// is embedded, so an error part-way loses nothing already written.
+/// Writes `papers` into the library (see [`ingest_until`]).
 pub async fn ingest<S: PaperStore>(
     lib: &Library<S>,
     papers: Vec<Paper>,
     progress: &ProgressBar,
 ) -> Result<IngestCounts, LibraryError> {
-    let papers = dedupe(papers);
-    let mut counts = IngestCounts::default();
-    if papers.is_empty() {
-        return Ok(counts);
+    Ok(ingest_until(lib, papers, progress, &CancellationToken::new())
+        .await?
+        .counts)
+}
+
+/// Writes `records` into the library, batch by batch: each batch is embedded,
+/// written and flushed before the next, so an error, a kill or `stop` loses
+/// at most the batch in flight. `stop` is checked between batches.
+pub async fn ingest_until<S: PaperStore, T: Into<Incoming>>(
+    lib: &Library<S>,
+    records: Vec<T>,
+    progress: &ProgressBar,
+    stop: &CancellationToken,
+) -> Result<IngestOutcome, LibraryError> {
+    let records = dedupe(records);
+    let mut outcome = IngestOutcome::default();
+    if records.is_empty() {
+        return Ok(outcome);
     }
     lib.ensure_collection().await?;
     let embedder = lib.dense.name();
-    for batch in papers.chunks(BATCH) {
-        let ids: Vec<PaperId> = batch.iter().map(|p| p.id.clone()).collect();
+    let counts = &mut outcome.counts;
+    for batch in records.chunks(BATCH) {
+        if stop.is_cancelled() {
+            outcome.interrupted = true;
+            break;
+        }
+        let ids: Vec<PaperId> = batch.iter().map(|r| r.paper.id.clone()).collect();
         let existing: HashMap<PaperId, StoredPaper> = lib
             .store
             .get(&ids)
@@ -76,15 +129,26 @@ pub async fn ingest<S: PaperStore>(
         let now = Utc::now();
         let mut to_embed: Vec<StoredPaper> = Vec::new();
         let mut to_write: Vec<PaperPoint> = Vec::new();
-        for paper in batch {
+        for Incoming { paper, first_seen } in batch {
+            // The earliest known entry time wins: a backup restored into a
+            // library that saw the paper later still dates it from the backup.
+            let first_seen = match (existing.get(&paper.id).map(|e| e.first_seen), *first_seen) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, b) => b.unwrap_or(now),
+            };
             let stored = StoredPaper {
-                first_seen: existing.get(&paper.id).map_or(now, |e| e.first_seen),
+                first_seen,
                 content_hash: content_hash(paper),
                 text_hash: text_hash(paper, &embedder),
                 paper: paper.clone(),
             };
             match existing.get(&paper.id) {
-                Some(old) if old.content_hash == stored.content_hash && old.text_hash == stored.text_hash => {
+                Some(old)
+                    if old.content_hash == stored.content_hash
+                        && old.text_hash == stored.text_hash
+                        && old.first_seen == stored.first_seen =>
+                {
                     counts.unchanged += 1;
                 }
                 Some(old) if old.text_hash == stored.text_hash => {
@@ -122,12 +186,22 @@ pub async fn ingest<S: PaperStore>(
                 });
             }
         }
+        let written = !to_write.is_empty();
         lib.store.upsert(to_write).await?;
+        if written {
+            // Durable before the next batch: a kill loses at most one batch.
+            lib.store.flush().await?;
+        }
+        outcome.done += batch.len();
         progress.inc(batch.len() as u64);
-        tracing::debug!(done = progress.position(), total = papers.len(), "ingest batch written");
+        tracing::debug!(done = outcome.done, total = records.len(), "ingest batch written");
     }
+    // Flushed before the index is rebuilt (a crash mid-optimize must not find
+    // unflushed points), and after.
+    lib.store.flush().await?;
     lib.store.optimize().await?;
     lib.store.flush().await?;
+    let counts = outcome.counts;
     let m = crate::metrics::metrics();
     for (kind, n) in [
         ("new", counts.new),
@@ -137,5 +211,5 @@ pub async fn ingest<S: PaperStore>(
     ] {
         m.ingested(kind, n);
     }
-    Ok(counts)
+    Ok(outcome)
 }

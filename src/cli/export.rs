@@ -15,7 +15,7 @@ pub struct ExportArgs {
 }
 
 pub async fn run(app: &App, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let store = app.store()?;
+    let store = app.store().await?;
     let papers = paperbot::store::all(&store).await?;
     let mut w: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(

@@ -10,6 +10,7 @@ use paperbot::ingest::{self, IngestCounts};
 use paperbot::paper::Paper;
 use paperbot::sources::SourceSpec;
 use paperbot::store::PaperStore;
+use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
@@ -72,13 +73,38 @@ pub async fn sync(app: &App) -> anyhow::Result<ExitCode> {
     write_and_report(app, read).await
 }
 
+/// A token cancelled by the first Ctrl-C or SIGTERM, saying what happens.
+pub fn stop_on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        paperbot::app::wait_for_signal().await;
+        eprintln!("\nstopping after the current batch (everything written so far is kept)…");
+        signal.cancel();
+    });
+    stop
+}
+
 async fn write_and_report(app: &App, read: Read) -> anyhow::Result<ExitCode> {
     let lib = app.library().await?;
-    let pb = progress_bar(read.papers.len(), "embedding");
-    let mut counts = ingest::ingest(&lib, read.papers, &pb).await.context("writing papers")?;
+    let total = read.papers.len();
+    let pb = progress_bar(total, "embedding");
+    let stop = stop_on_signal();
+    let outcome = ingest::ingest_until(&lib, read.papers, &pb, &stop)
+        .await
+        .context("writing papers")?;
     pb.finish_and_clear();
+    let mut counts = outcome.counts;
     counts.skipped += read.skipped;
     print_summary(&lib.store.describe(), counts);
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: {} of {total} papers handled and saved; run the same command again to continue \
+             (papers already stored are skipped)",
+            outcome.done
+        );
+        return Ok(ExitCode::from(130));
+    }
     if !read.failed.is_empty() {
         eprintln!(
             "{} source(s) could not be read (nothing from them was ingested):",
@@ -102,7 +128,7 @@ pub fn print_summary(store: &str, c: IngestCounts) {
 /// Re-embeds every stored paper with the configured embedder. The papers
 /// are saved to a JSONL backup first, so a failure part-way loses nothing.
 pub async fn reindex(app: &App) -> anyhow::Result<ExitCode> {
-    let store = app.store()?;
+    let store = app.store().await?;
     let papers: Vec<Paper> = paperbot::store::all(&store)
         .await?
         .into_iter()

@@ -12,7 +12,7 @@ pub struct StatsArgs {
 }
 
 pub async fn run(app: &App, args: StatsArgs) -> anyhow::Result<ExitCode> {
-    let s = app.store()?;
+    let s = app.store().await?;
     let stats = store::stats(&s).await?;
     // On a server or cluster, where the papers live (shards × replicas).
     let placement = match &s {

@@ -97,15 +97,30 @@ pub fn strip_mention(content: &str, me: u64) -> String {
 }
 
 async fn reply_in_place(ctx: &Context, msg: &Message, text: &str) -> serenity::Result<Message> {
-    msg.channel_id
-        .send_message(
-            &ctx.http,
-            CreateMessage::new()
-                .content(render::trim(text, render::CONTENT_MAX))
-                .reference_message(msg)
-                .allowed_mentions(no_pings()),
-        )
+    let body = CreateMessage::new()
+        .content(render::trim(text, render::CONTENT_MAX))
+        .allowed_mentions(no_pings());
+    send_reply(ctx, msg.channel_id, msg, body).await
+}
+
+/// Sends `body` as a reply to `msg`; where Discord refuses replies (no Read
+/// Message History: 160002) it goes as a plain message instead.
+async fn send_reply(
+    ctx: &Context,
+    channel: ChannelId,
+    msg: &Message,
+    body: CreateMessage,
+) -> serenity::Result<Message> {
+    match channel
+        .send_message(&ctx.http, body.clone().reference_message(msg))
         .await
+    {
+        Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(e))) if e.error.code == 160002 => {
+            tracing::info!("cannot reply here (no Read Message History); posting without the reply link");
+            channel.send_message(&ctx.http, body).await
+        }
+        other => other,
+    }
 }
 
 /// A thread from the question's message, or None where one cannot be made
@@ -137,13 +152,15 @@ async fn answer_into(
     history: Vec<Turn>,
 ) {
     let in_place = channel == msg.channel_id && !matches!(key, Some(ConversationKey::Channel(_)));
-    let mut first = CreateMessage::new()
+    let first = CreateMessage::new()
         .content("Reading the papers…")
         .allowed_mentions(no_pings());
-    if in_place {
-        first = first.reference_message(msg);
-    }
-    let placeholder = match channel.send_message(&ctx.http, first).await {
+    let sent = if in_place {
+        send_reply(ctx, channel, msg, first).await
+    } else {
+        channel.send_message(&ctx.http, first).await
+    };
+    let placeholder = match sent {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "cannot post in the channel");

@@ -58,6 +58,12 @@ impl EdgeStore {
             location: data_dir.display().to_string(),
             lock: lock_path.display().to_string(),
         })?;
+        // Who holds it, for the messages of processes that find it locked.
+        {
+            use std::io::Write;
+            let mut f = &lock;
+            let _ = f.set_len(0).and_then(|()| write!(f, "{}", std::process::id()));
+        }
         let dir = data_dir.join("papers");
         let shard = if dir.join(META_FILE).exists() {
             let d = dir.clone();

@@ -9,6 +9,7 @@
 pub mod edge;
 pub mod schema;
 pub mod server;
+pub mod shared;
 pub mod state;
 
 use std::future::Future;
@@ -49,8 +50,9 @@ impl Default for StoreConfig {
 }
 
 /// Opens the configured backend: the server when `qdrant_url` is set, else
-/// the embedded store under `data_dir`.
-pub fn open(config: &StoreConfig, data_dir: &Path, api_key: Option<&Secret>) -> StoreResult<AnyStore> {
+/// the embedded store under `data_dir` — owned, or shared with the paperbot
+/// process that already holds it ([`shared`]).
+pub async fn open(config: &StoreConfig, data_dir: &Path, api_key: Option<&Secret>) -> StoreResult<AnyStore> {
     match &config.qdrant_url {
         Some(url) => Ok(AnyStore::Server(server::ServerStore::connect(server::ServerConfig {
             url: url.clone(),
@@ -60,12 +62,12 @@ pub fn open(config: &StoreConfig, data_dir: &Path, api_key: Option<&Secret>) -> 
             replication_factor: config.replication_factor,
             timeout: std::time::Duration::from_secs(config.timeout_secs),
         })?)),
-        None => Ok(AnyStore::Edge(edge::EdgeStore::open(data_dir)?)),
+        None => Ok(AnyStore::Shared(shared::SharedEdge::open(data_dir).await?)),
     }
 }
 
 /// A sparse vector (BM25 term weights), backend-neutral.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SparseVec {
     pub indices: Vec<u32>,
     pub values: Vec<f32>,
@@ -85,14 +87,14 @@ pub struct StoredPaper {
 }
 
 /// Vectors stored with a paper.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaperVectors {
     pub dense: Vec<f32>,
     pub sparse: SparseVec,
 }
 
 /// One point to write.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PaperPoint {
     pub stored: StoredPaper,
     pub vectors: PaperVectors,
@@ -110,7 +112,7 @@ pub enum SearchMode {
 }
 
 /// Restricts a search to part of the library.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchFilter {
     pub published_since: Option<DateTime<Utc>>,
     pub published_until: Option<DateTime<Utc>>,
@@ -123,7 +125,7 @@ pub struct SearchFilter {
 }
 
 /// A search, with the query already embedded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchRequest {
     pub dense: Vec<f32>,
     pub sparse: SparseVec,
@@ -135,14 +137,14 @@ pub struct SearchRequest {
 }
 
 /// A search hit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoredPaper {
     pub score: f32,
     pub stored: StoredPaper,
 }
 
 /// Summary numbers for `paperbot stats`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LibraryStats {
     pub count: u64,
     pub oldest_published: Option<DateTime<Utc>>,
@@ -152,13 +154,13 @@ pub struct LibraryStats {
 }
 
 /// A page of a full scan; pass `next` back to continue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Page {
     pub papers: Vec<StoredPaper>,
     pub next: Option<uuid::Uuid>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 pub enum StoreError {
     #[error(
         "the library at {location} was built with embedder `{found}` ({found_dim} dims), but paperbot is configured for `{wanted}` ({wanted_dim} dims); run `paperbot reindex` to rebuild it with the configured embedder, or switch the embedder back"
@@ -307,7 +309,10 @@ pub async fn stats<S: PaperStore>(store: &S) -> StoreResult<LibraryStats> {
 
 /// Any configured backend, chosen at run time.
 pub enum AnyStore {
+    /// The embedded store, this process's alone.
     Edge(edge::EdgeStore),
+    /// The embedded store, owned or shared with another paperbot process.
+    Shared(shared::SharedEdge),
     Server(server::ServerStore),
 }
 
@@ -315,6 +320,7 @@ macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             AnyStore::Edge($s) => $e,
+            AnyStore::Shared($s) => $e,
             AnyStore::Server($s) => $e,
         }
     };

@@ -1381,3 +1381,44 @@ async fn a_global_rate_limit_on_the_answer_is_waited_out() {
     assert_eq!(limited.len(), 1);
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_read_message_history_the_answer_is_posted_without_the_reply_link() {
+    use crate::support::fake_discord::{ChannelSpec, kind, perm};
+    let run = start(vec![Reply::text(&["Posted plainly [1]."])], |_| {}).await;
+    let channel = 9_903u64;
+    run.fake.add_channel(
+        channel,
+        ChannelSpec {
+            kind: kind::GUILD_TEXT,
+            permissions: perm::ALL & !perm::CREATE_PUBLIC_THREADS & !perm::READ_MESSAGE_HISTORY,
+        },
+    );
+    run.fake.expect_error("POST", "/threads", 403);
+    run.fake
+        .expect_error("POST", &format!("/channels/{channel}/messages"), 400);
+    let asked = format!("<@{}> {REWARD}", fd::BOT_USER_ID);
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(3001, channel, fd::USER_ID, false, &asked, &[fd::BOT_USER_ID]),
+        )
+        .await;
+    run.fake
+        .wait_for("the answer", T, |c| {
+            c.method == "PATCH"
+                && c.path.contains(&format!("/channels/{channel}/messages/"))
+                && c.body["content"].as_str().is_some_and(|t| t.contains("Posted plainly"))
+        })
+        .await;
+    let posts: Vec<RestCall> = run
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with(&format!("/channels/{channel}/messages")))
+        .collect();
+    assert_eq!(posts.len(), 2, "a refused reply, then the plain message");
+    assert_eq!(posts[0].status, 400);
+    assert!(posts[1].body["message_reference"].is_null() && posts[1].status == 200);
+    run.stop().await;
+}

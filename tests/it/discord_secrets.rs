@@ -16,30 +16,11 @@ use crate::support::fake_llm::{FakeLlm, Reply};
 const LLM_KEY: &str = "sk-live-DO-NOT-LOG-7f3e";
 const T: Duration = Duration::from_secs(30);
 
-/// A library of the sample corpus's first `n` papers under `data`.
-pub async fn small_library(data: &std::path::Path, n: usize) {
-    let papers = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
-    let file = data.with_extension("jsonl");
-    let body: String = papers.iter().take(n).map(paperbot::sources::jsonl::to_line).collect();
-    std::fs::write(&file, body).unwrap();
-    let out = crate::support::paperbot()
-        .arg("--data-dir")
-        .arg(data)
-        .arg("ingest")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_reaches_the_logs_even_at_trace_level() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    small_library(&data, 8).await;
+    crate::support::small_library(&data, 8).await;
     let fake = FakeDiscord::start().await;
     let llm = FakeLlm::start(vec![Reply::text(&["Process errors are found [1]."])]).await;
     let log_path = tmp.path().join("serve.log");

@@ -113,6 +113,25 @@ impl Drop for Spawned {
     }
 }
 
+/// A library of the sample corpus's first `n` papers under `data`.
+pub async fn small_library(data: &std::path::Path, n: usize) {
+    let papers = paperbot::sources::load_file(&crate::support::corpus())
+        .await
+        .unwrap()
+        .papers;
+    let file = data.with_extension("jsonl");
+    let body: String = papers.iter().take(n).map(paperbot::sources::jsonl::to_line).collect();
+    std::fs::write(&file, body).unwrap();
+    let out = crate::support::paperbot()
+        .arg("--data-dir")
+        .arg(data)
+        .arg("ingest")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Serves `router` on 127.0.0.1 on a free port until the test ends.
 pub async fn serve(router: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
