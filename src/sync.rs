@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::ingest::{self, IngestCounts};
+use crate::ingest::{self, Incoming, IngestCounts};
 use crate::library::{Library, LibraryError};
-use crate::paper::Paper;
 use crate::sources::{self, Fetcher, SourceSpec};
 use crate::store::PaperStore;
+use crate::store::state::StateDoc;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -59,9 +59,22 @@ pub fn specs(config: &SyncConfig, today: NaiveDate) -> Vec<SourceSpec> {
     out
 }
 
+/// What reading the sources gave.
+#[derive(Debug, Default)]
+pub struct Read {
+    /// Papers, with when they entered a library where a backup says so.
+    pub records: Vec<Incoming>,
+    /// Subscriptions, digest state and budgets from a backup.
+    pub state: Vec<StateDoc>,
+    /// Records skipped as unreadable.
+    pub skipped: usize,
+    /// Sources that could not be read at all, with the reason.
+    pub failed: Vec<String>,
+}
+
 /// Reads every source (a failing one is reported, the rest go on).
-pub async fn read_all(specs: &[SourceSpec], fetcher: &Fetcher) -> (Vec<Paper>, usize, Vec<String>) {
-    let (mut papers, mut skipped, mut failed) = (Vec::new(), 0, Vec::new());
+pub async fn read_all(specs: &[SourceSpec], fetcher: &Fetcher) -> Read {
+    let mut read = Read::default();
     for spec in specs {
         let label = spec.label();
         let outcome = sources::load(spec, fetcher)
@@ -73,16 +86,21 @@ pub async fn read_all(specs: &[SourceSpec], fetcher: &Fetcher) -> (Vec<Paper>, u
                     tracing::warn!(source = %label, record = %p.record, "skipped: {}", p.reason);
                 }
                 tracing::info!(source = %label, papers = outcome.papers.len(), skipped = outcome.problems.len(), "read");
-                skipped += outcome.problems.len();
-                papers.extend(outcome.papers);
+                read.skipped += outcome.problems.len();
+                let first_seen = outcome.first_seen;
+                read.records.extend(outcome.papers.into_iter().map(|paper| Incoming {
+                    first_seen: first_seen.get(&paper.id).copied(),
+                    paper,
+                }));
+                read.state.extend(outcome.state);
             }
             Err(e) => {
                 tracing::error!(source = %label, "source failed: {e}");
-                failed.push(format!("{label}: {e}"));
+                read.failed.push(format!("{label}: {e}"));
             }
         }
     }
-    (papers, skipped, failed)
+    read
 }
 
 /// One round: read, then ingest what was read.
@@ -93,10 +111,20 @@ pub async fn sync_once<S: PaperStore>(
     today: NaiveDate,
 ) -> Result<SyncReport, LibraryError> {
     let specs = specs(config, today);
-    let (papers, skipped, failed) = read_all(&specs, fetcher).await;
-    let mut counts = ingest::ingest(lib, papers, &indicatif::ProgressBar::hidden()).await?;
-    counts.skipped += skipped;
-    Ok(SyncReport { counts, failed })
+    let read = read_all(&specs, fetcher).await;
+    let mut counts = ingest::ingest_until(
+        lib,
+        read.records,
+        &indicatif::ProgressBar::hidden(),
+        &CancellationToken::new(),
+    )
+    .await?
+    .counts;
+    counts.skipped += read.skipped;
+    Ok(SyncReport {
+        counts,
+        failed: read.failed,
+    })
 }
 
 /// Rounds every `interval_minutes` until `stop`.

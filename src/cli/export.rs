@@ -1,4 +1,6 @@
-//! `paperbot export`: every paper as JSONL, the format `ingest` reads back.
+//! `paperbot export`: the whole library as JSONL — every paper with when it
+//! entered the library, and the digest subscriptions, digest state and
+//! budgets — the format `ingest` reads back (on either backend).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,19 +18,20 @@ pub struct ExportArgs {
 
 pub async fn run(app: &App, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let store = app.store().await?;
-    let papers = paperbot::store::all(&store).await?;
-    let mut w: Box<dyn Write> = match &args.output {
+    let w: Box<dyn Write + Send> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
         )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    for s in &papers {
-        w.write_all(paperbot::sources::jsonl::to_line(&s.paper).as_bytes())?;
-    }
-    w.flush()?;
+    let done = paperbot::backup::export(&store, w).await?;
     if let Some(p) = &args.output {
-        eprintln!("exported {} papers to {}", papers.len(), p.display());
+        eprintln!(
+            "exported {} papers and {} state records (digest subscriptions and state, budgets) to {}",
+            done.papers,
+            done.state,
+            p.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,10 +6,11 @@ use anyhow::Context;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use paperbot::app::App;
-use paperbot::ingest::{self, IngestCounts};
-use paperbot::paper::Paper;
+use paperbot::backup;
+use paperbot::ingest::{self, Incoming, IngestCounts};
 use paperbot::sources::SourceSpec;
 use paperbot::store::PaperStore;
+use paperbot::sync::Read;
 use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args, Debug)]
@@ -34,13 +35,6 @@ pub fn progress_bar(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
-/// What reading the sources gave: papers, records skipped, sources that failed.
-pub struct Read {
-    pub papers: Vec<Paper>,
-    pub skipped: usize,
-    pub failed: Vec<String>,
-}
-
 /// Reads every source; a source that fails entirely is reported and skipped.
 pub async fn read_sources(app: &App, sources: &[String]) -> anyhow::Result<Read> {
     let today = Utc::now().date_naive();
@@ -53,12 +47,7 @@ pub async fn read_sources(app: &App, sources: &[String]) -> anyhow::Result<Read>
 
 async fn read_specs(app: &App, specs: &[SourceSpec]) -> anyhow::Result<Read> {
     let fetcher = app.fetcher().context("building the HTTP client")?;
-    let (papers, skipped, failed) = paperbot::sync::read_all(specs, &fetcher).await;
-    Ok(Read {
-        papers,
-        skipped,
-        failed,
-    })
+    Ok(paperbot::sync::read_all(specs, &fetcher).await)
 }
 
 pub async fn run(app: &App, args: IngestArgs) -> anyhow::Result<ExitCode> {
@@ -87,16 +76,22 @@ pub fn stop_on_signal() -> CancellationToken {
 
 async fn write_and_report(app: &App, read: Read) -> anyhow::Result<ExitCode> {
     let lib = app.library().await?;
-    let total = read.papers.len();
+    let total = read.records.len();
     let pb = progress_bar(total, "embedding");
     let stop = stop_on_signal();
-    let outcome = ingest::ingest_until(&lib, read.papers, &pb, &stop)
+    let outcome = ingest::ingest_until(&lib, read.records, &pb, &stop)
         .await
         .context("writing papers")?;
     pb.finish_and_clear();
     let mut counts = outcome.counts;
     counts.skipped += read.skipped;
     print_summary(&lib.store.describe(), counts);
+    if !read.state.is_empty() {
+        let restored = backup::restore_state(&lib.store, &read.state)
+            .await
+            .context("restoring subscriptions and digest state")?;
+        println!("restored {restored} state records (digest subscriptions and state, budgets)");
+    }
     if outcome.interrupted {
         eprintln!(
             "interrupted: {} of {total} papers handled and saved; run the same command again to continue \
@@ -125,26 +120,41 @@ pub fn print_summary(store: &str, c: IngestCounts) {
     );
 }
 
-/// Re-embeds every stored paper with the configured embedder. The papers
-/// are saved to a JSONL backup first, so a failure part-way loses nothing.
+/// Re-embeds every stored paper with the configured embedder, keeping when
+/// each entered the library. Everything is saved to a backup first (the
+/// export format), so a failure part-way loses nothing: `paperbot ingest
+/// <backup>` restores it.
 pub async fn reindex(app: &App) -> anyhow::Result<ExitCode> {
     let store = app.store().await?;
-    let papers: Vec<Paper> = paperbot::store::all(&store)
+    let data_dir = &app.config.data_dir;
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join(format!("reindex-backup-{}.jsonl", Utc::now().format("%Y%m%dT%H%M%S")));
+    let file = std::fs::File::create(&path).with_context(|| format!("writing backup {}", path.display()))?;
+    let saved = backup::export(&store, std::io::BufWriter::new(file))
+        .await
+        .with_context(|| format!("writing backup {}", path.display()))?;
+    eprintln!("saved {} papers to {}", saved.papers, path.display());
+    let records: Vec<Incoming> = paperbot::store::all(&store)
         .await?
         .into_iter()
-        .map(|s| s.paper)
+        .map(|s| Incoming {
+            paper: s.paper,
+            first_seen: Some(s.first_seen),
+        })
         .collect();
-    let data_dir = &app.config.data_dir;
-    let backup = data_dir.join(format!("reindex-backup-{}.jsonl", Utc::now().format("%Y%m%dT%H%M%S")));
-    std::fs::create_dir_all(data_dir)?;
-    let body: String = papers.iter().map(paperbot::sources::jsonl::to_line).collect();
-    std::fs::write(&backup, body).with_context(|| format!("writing backup {}", backup.display()))?;
-    eprintln!("saved {} papers to {}", papers.len(), backup.display());
     store.drop_collection().await?;
     let lib = app.library_over(store).await?;
-    let pb = progress_bar(papers.len(), "re-embedding");
-    let counts = ingest::ingest(&lib, papers, &pb).await?;
+    let pb = progress_bar(records.len(), "re-embedding");
+    let outcome = ingest::ingest_until(&lib, records, &pb, &stop_on_signal()).await?;
     pb.finish_and_clear();
-    print_summary(&lib.store.describe(), counts);
+    print_summary(&lib.store.describe(), outcome.counts);
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: everything is in {}; `paperbot ingest {}` restores what is missing",
+            path.display(),
+            path.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
     Ok(ExitCode::SUCCESS)
 }

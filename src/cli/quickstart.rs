@@ -36,8 +36,10 @@ pub async fn run(app: &App, args: QuickstartArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("cannot read the sample corpus: {f}");
     }
     let lib = app.library().await?;
-    let pb = super::ingest::progress_bar(read.papers.len(), "embedding");
-    let mut counts = paperbot::ingest::ingest(&lib, read.papers, &pb).await?;
+    let pb = super::ingest::progress_bar(read.records.len(), "embedding");
+    let mut counts = paperbot::ingest::ingest_until(&lib, read.records, &pb, &Default::default())
+        .await?
+        .counts;
     pb.finish_and_clear();
     counts.skipped += read.skipped;
     super::ingest::print_summary(&paperbot::store::PaperStore::describe(&lib.store), counts);

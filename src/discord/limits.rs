@@ -58,8 +58,11 @@ impl Limits {
 }
 
 /// A guild's LLM tokens for today (UTC), counted in the store so every
-/// process sees the same total. Read-modify-write: concurrent answers may
-/// overshoot the limit by one answer each, never more.
+/// process sees the same total. Charges are increments: exact on the
+/// embedded store for every process sharing it, and within one process on a
+/// Qdrant server (see [`StateStore::increment`]). Answers already running
+/// when the limit is reached still finish, so a guild may go over by the
+/// answers in flight.
 pub mod budget {
     use crate::store::state::StateStore;
 
@@ -95,11 +98,7 @@ pub mod budget {
 
     pub async fn charge<S: StateStore>(store: &S, guild: Option<u64>, tokens: usize) {
         let Some(g) = guild.filter(|_| tokens > 0) else { return };
-        let total = used(store, g).await + tokens as u64;
-        if let Err(e) = store
-            .put_doc(KIND, &key(g), &serde_json::json!({ "tokens": total }))
-            .await
-        {
+        if let Err(e) = store.increment(KIND, &key(g), "tokens", tokens as u64).await {
             tracing::warn!(guild = g, error = %e, "cannot record LLM tokens");
         }
     }

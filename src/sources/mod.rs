@@ -48,6 +48,11 @@ impl fmt::Display for RecordProblem {
 pub struct ParseOutcome {
     pub papers: Vec<Paper>,
     pub problems: Vec<RecordProblem>,
+    /// When papers first entered the library they were exported from
+    /// (paperbot's own export format only).
+    pub first_seen: std::collections::HashMap<crate::paper::PaperId, chrono::DateTime<chrono::Utc>>,
+    /// Subscriptions, digest state and budgets (paperbot's export format only).
+    pub state: Vec<crate::store::state::StateDoc>,
 }
 
 impl ParseOutcome {
@@ -63,6 +68,8 @@ impl ParseOutcome {
     pub(crate) fn extend(&mut self, other: ParseOutcome) {
         self.papers.extend(other.papers);
         self.problems.extend(other.problems);
+        self.first_seen.extend(other.first_seen);
+        self.state.extend(other.state);
     }
 }
 

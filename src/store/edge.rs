@@ -605,7 +605,7 @@ impl StateStore for EdgeStore {
         .map(|_| ())
     }
 
-    async fn list_docs(&self, kind: &str) -> StoreResult<Vec<(String, serde_json::Value)>> {
+    async fn all_docs(&self) -> StoreResult<Vec<(String, String, serde_json::Value)>> {
         let mut out = Vec::new();
         let mut offset = None;
         loop {
@@ -626,16 +626,48 @@ impl StateStore for EdgeStore {
             for r in records {
                 let m: serde_json::Map<String, serde_json::Value> =
                     r.payload.map(|p| p.0.into_iter().collect()).unwrap_or_default();
-                if let Some((k, key, doc)) = state::from_payload(&m)
-                    && k == kind
-                {
-                    out.push((key, doc));
-                }
+                out.extend(state::from_payload(&m));
             }
             match next {
                 Some(n) => offset = Some(n),
                 None => return Ok(out),
             }
         }
+    }
+
+    async fn increment(&self, kind: &str, key: &str, field: &str, delta: u64) -> StoreResult<u64> {
+        let (kind, key, field) = (kind.to_string(), key.to_string(), field.to_string());
+        let id = PointId::Uuid(state::doc_uuid(&kind, &key));
+        // Read and write under the store's one write lock: no other call
+        // (from this process or one sharing the library) comes between.
+        let total = self
+            .with_state("state increment", true, move |s| {
+                let found = s.retrieve(
+                    std::slice::from_ref(&id),
+                    Some(WithPayloadInterface::Bool(true)),
+                    Some(WithVector::Bool(false)),
+                )?;
+                let mut doc = found
+                    .into_iter()
+                    .find_map(|r| {
+                        let m: serde_json::Map<String, serde_json::Value> = r.payload?.0.into_iter().collect();
+                        state::from_payload(&m).map(|(_, _, doc)| doc)
+                    })
+                    .unwrap_or_else(|| serde_json::json!({}));
+                let total = state::add_to(&mut doc, &field, delta);
+                let payload = serde_json::Value::Object(state::doc_payload(&kind, &key, &doc));
+                let point = PointStruct::new(
+                    id,
+                    Vectors::new_named([(STATE_VECTOR, VectorInternal::from(vec![1.0f32]))]),
+                    payload,
+                );
+                s.update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                    PointInsertOperations::PointsList(vec![point.into()]),
+                )))?;
+                s.flush();
+                Ok(total)
+            })
+            .await?;
+        Ok(total.unwrap_or(0))
     }
 }

@@ -381,7 +381,10 @@ impl state::StateStore for AnyStore {
     async fn delete_doc(&self, kind: &str, key: &str) -> StoreResult<()> {
         delegate!(self, s => s.delete_doc(kind, key).await)
     }
-    async fn list_docs(&self, kind: &str) -> StoreResult<Vec<(String, serde_json::Value)>> {
-        delegate!(self, s => s.list_docs(kind).await)
+    async fn all_docs(&self) -> StoreResult<Vec<(String, String, serde_json::Value)>> {
+        delegate!(self, s => s.all_docs().await)
+    }
+    async fn increment(&self, kind: &str, key: &str, field: &str, delta: u64) -> StoreResult<u64> {
+        delegate!(self, s => s.increment(kind, key, field, delta).await)
     }
 }

@@ -40,6 +40,8 @@ pub struct ServerConfig {
 pub struct ServerStore {
     client: Qdrant,
     config: ServerConfig,
+    /// Serialises `increment` within this process.
+    increments: tokio::sync::Mutex<()>,
 }
 
 impl ServerStore {
@@ -55,7 +57,11 @@ impl ServerStore {
             url: config.url.clone(),
             message: e.to_string(),
         })?;
-        Ok(ServerStore { client, config })
+        Ok(ServerStore {
+            client,
+            config,
+            increments: tokio::sync::Mutex::new(()),
+        })
     }
 
     fn name(&self) -> &str {
@@ -564,6 +570,25 @@ impl ServerStore {
         })
     }
 
+    /// Deletes the papers and the state collection: everything this store
+    /// holds (a full reset; the test suites clean up with it).
+    pub async fn drop_all(&self) -> StoreResult<()> {
+        self.drop_collection().await?;
+        let state = self.state_name();
+        if self
+            .client
+            .collection_exists(&state)
+            .await
+            .map_err(|e| self.err("collection_exists", e))?
+        {
+            self.client
+                .delete_collection(DeleteCollectionBuilder::new(state))
+                .await
+                .map_err(|e| self.err("delete_collection", e))?;
+        }
+        Ok(())
+    }
+
     fn state_name(&self) -> String {
         format!("{}_state", self.config.collection)
     }
@@ -655,7 +680,7 @@ impl StateStore for ServerStore {
         Ok(())
     }
 
-    async fn list_docs(&self, kind: &str) -> StoreResult<Vec<(String, serde_json::Value)>> {
+    async fn all_docs(&self) -> StoreResult<Vec<(String, String, serde_json::Value)>> {
         if !self.state_exists().await? {
             return Ok(vec![]);
         }
@@ -672,16 +697,21 @@ impl StateStore for ServerStore {
             let resp = self.client.scroll(req).await.map_err(|e| self.err("state list", e))?;
             for p in resp.result {
                 let m: serde_json::Map<String, serde_json::Value> = Payload::from(p.payload).into();
-                if let Some((k, key, doc)) = state::from_payload(&m)
-                    && k == kind
-                {
-                    out.push((key, doc));
-                }
+                out.extend(state::from_payload(&m));
             }
             match resp.next_page_offset {
                 Some(n) => offset = Some(n),
                 None => return Ok(out),
             }
         }
+    }
+
+    async fn increment(&self, kind: &str, key: &str, field: &str, delta: u64) -> StoreResult<u64> {
+        // The server has no increment: serialise this process's calls.
+        let _one_at_a_time = self.increments.lock().await;
+        let mut doc = self.get_doc(kind, key).await?.unwrap_or_else(|| serde_json::json!({}));
+        let total = state::add_to(&mut doc, field, delta);
+        self.put_doc(kind, key, &doc).await?;
+        Ok(total)
     }
 }

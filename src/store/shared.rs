@@ -45,16 +45,38 @@ enum Request {
     Get(Vec<PaperId>),
     Vectors(PaperId),
     Count,
-    Scroll { from: Option<uuid::Uuid>, limit: usize },
+    Scroll {
+        from: Option<uuid::Uuid>,
+        limit: usize,
+    },
     Search(SearchRequest),
-    TitleMatches { words: Vec<String>, limit: usize },
+    TitleMatches {
+        words: Vec<String>,
+        limit: usize,
+    },
     EnsureIndexes,
     Optimize,
     Flush,
-    PutDoc { kind: String, key: String, doc: Value },
-    GetDoc { kind: String, key: String },
-    DeleteDoc { kind: String, key: String },
-    ListDocs { kind: String },
+    PutDoc {
+        kind: String,
+        key: String,
+        doc: Value,
+    },
+    GetDoc {
+        kind: String,
+        key: String,
+    },
+    DeleteDoc {
+        kind: String,
+        key: String,
+    },
+    AllDocs,
+    Increment {
+        kind: String,
+        key: String,
+        field: String,
+        delta: u64,
+    },
 }
 
 /// The embedded store, owned here or shared by another process.
@@ -303,7 +325,13 @@ async fn handle(s: &EdgeStore, req: Request) -> serde_json::Result<Vec<u8>> {
         Request::PutDoc { kind, key, doc } => reply(s.put_doc(&kind, &key, &doc).await),
         Request::GetDoc { kind, key } => reply(s.get_doc(&kind, &key).await),
         Request::DeleteDoc { kind, key } => reply(s.delete_doc(&kind, &key).await),
-        Request::ListDocs { kind } => reply(s.list_docs(&kind).await),
+        Request::AllDocs => reply(s.all_docs().await),
+        Request::Increment {
+            kind,
+            key,
+            field,
+            delta,
+        } => reply(s.increment(&kind, &key, &field, delta).await),
     }
 }
 
@@ -434,8 +462,18 @@ impl StateStore for SharedEdge {
         self.run(req, |s| async move { s.delete_doc(kind, key).await }).await
     }
 
-    async fn list_docs(&self, kind: &str) -> StoreResult<Vec<(String, Value)>> {
-        let req = Request::ListDocs { kind: kind.into() };
-        self.run(req, |s| async move { s.list_docs(kind).await }).await
+    async fn all_docs(&self) -> StoreResult<Vec<(String, String, Value)>> {
+        self.run(Request::AllDocs, |s| async move { s.all_docs().await }).await
+    }
+
+    async fn increment(&self, kind: &str, key: &str, field: &str, delta: u64) -> StoreResult<u64> {
+        let req = Request::Increment {
+            kind: kind.into(),
+            key: key.into(),
+            field: field.into(),
+            delta,
+        };
+        self.run(req, |s| async move { s.increment(kind, key, field, delta).await })
+            .await
     }
 }

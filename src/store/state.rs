@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::StoreResult;
@@ -15,8 +16,53 @@ pub trait StateStore: Send + Sync {
     fn put_doc(&self, kind: &str, key: &str, doc: &Value) -> impl Future<Output = StoreResult<()>> + Send;
     fn get_doc(&self, kind: &str, key: &str) -> impl Future<Output = StoreResult<Option<Value>>> + Send;
     fn delete_doc(&self, kind: &str, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Every document, as `(kind, key, doc)` (for backups).
+    fn all_docs(&self) -> impl Future<Output = StoreResult<Vec<(String, String, Value)>>> + Send;
+
     /// Every `(key, doc)` of a kind.
-    fn list_docs(&self, kind: &str) -> impl Future<Output = StoreResult<Vec<(String, Value)>>> + Send;
+    fn list_docs(&self, kind: &str) -> impl Future<Output = StoreResult<Vec<(String, Value)>>> + Send {
+        async move {
+            Ok(self
+                .all_docs()
+                .await?
+                .into_iter()
+                .filter(|(k, _, _)| k == kind)
+                .map(|(_, key, doc)| (key, doc))
+                .collect())
+        }
+    }
+
+    /// Adds `delta` to the number `field` of a document (created when
+    /// missing) and returns the new total. Atomic on the embedded store, for
+    /// every process sharing it; on a Qdrant server, atomic among the calls
+    /// of one process (the server has no increment, so two processes may
+    /// each read the old total before either writes).
+    fn increment(
+        &self,
+        kind: &str,
+        key: &str,
+        field: &str,
+        delta: u64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+}
+
+/// `doc[field] + delta`, written back into `doc`.
+pub fn add_to(doc: &mut Value, field: &str, delta: u64) -> u64 {
+    let total = doc[field].as_u64().unwrap_or(0).saturating_add(delta);
+    if !doc.is_object() {
+        *doc = Value::Object(Default::default());
+    }
+    doc[field] = Value::from(total);
+    total
+}
+
+/// One document, as backups carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateDoc {
+    pub kind: String,
+    pub key: String,
+    pub doc: Value,
 }
 
 /// The point id of a document.

@@ -1422,3 +1422,94 @@ async fn without_read_message_history_the_answer_is_posted_without_the_reply_lin
     assert!(posts[1].body["message_reference"].is_null() && posts[1].status == 200);
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_library_restored_from_its_backup_keeps_subscriptions_and_posts_nothing_old() {
+    use paperbot::digest::schedule::Tick;
+    use paperbot::discord::digests;
+    use paperbot::ingest::{Incoming, ingest_until};
+
+    // A library with a subscription, whose digest is posted.
+    let (_dir, lib) = own_library(6).await;
+    let run = start_with(lib, vec![], |_| {}).await;
+    let channel = 7_501u64;
+    let now = subscribe_directly(&run.bot, fd::GUILD_ID, channel, 4).await;
+    let ticks = digests::run_due(&run.bot, &run.http, now).await;
+    assert!(
+        matches!(ticks.as_slice(), [(c, Tick::Posted(_))] if *c == channel),
+        "{ticks:?}"
+    );
+
+    // Export, and restore into a new store (and a Qdrant server when QDRANT_URL is set).
+    let mut backup = Vec::new();
+    let store = &run.bot.answerer.library().store;
+    let exported = paperbot::backup::export(store, &mut backup).await.unwrap();
+    assert_eq!(exported.papers, 6);
+    assert!(exported.state >= 2, "the subscription and its state: {exported:?}");
+    let parsed = paperbot::sources::jsonl::parse(&backup);
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    assert_eq!(parsed.first_seen.len(), 6);
+    let mut targets: Vec<AnyStore> = vec![AnyStore::Edge(
+        EdgeStore::open(&tempfile::tempdir().unwrap().keep()).unwrap(),
+    )];
+    if let Ok(url) = std::env::var("QDRANT_URL") {
+        let server = paperbot::store::server::ServerStore::connect(paperbot::store::server::ServerConfig {
+            url,
+            api_key: None,
+            collection: format!("paperbot_restore_{}", std::process::id()),
+            shard_number: None,
+            replication_factor: None,
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        server.drop_all().await.unwrap();
+        targets.push(AnyStore::Server(server));
+    }
+    for store in targets {
+        let dense = run.bot.answerer.library().dense.clone();
+        let bm25 = run.bot.answerer.library().bm25.clone();
+        let restored = Library::new(store, dense, bm25).await.unwrap();
+        let records: Vec<Incoming> = parsed
+            .papers
+            .iter()
+            .map(|p| Incoming {
+                paper: p.clone(),
+                first_seen: parsed.first_seen.get(&p.id).copied(),
+            })
+            .collect();
+        let outcome = ingest_until(
+            &restored,
+            records,
+            &indicatif::ProgressBar::hidden(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.counts.new, 6);
+        paperbot::backup::restore_state(&restored.store, &parsed.state)
+            .await
+            .unwrap();
+
+        // The next day's digest in the restored library: the subscription is
+        // there, and nothing entered since the last digest, so nothing is posted.
+        let again = start_with(Arc::new(restored), vec![], |_| {}).await;
+        let tomorrow = now + chrono::Duration::days(1);
+        let ticks = digests::run_due(&again.bot, &again.http, tomorrow).await;
+        assert!(
+            matches!(ticks.as_slice(), [(c, Tick::Posted(_))] if *c == channel),
+            "{ticks:?}"
+        );
+        let posted = again
+            .fake
+            .requests()
+            .into_iter()
+            .filter(|c| c.method == "POST" && c.path.ends_with(&format!("/channels/{channel}/messages")))
+            .count();
+        assert_eq!(posted, 0, "old papers are not presented as new");
+        if let AnyStore::Server(s) = &again.bot.answerer.library().store {
+            s.drop_all().await.unwrap();
+        }
+        again.stop().await;
+    }
+    run.stop().await;
+}

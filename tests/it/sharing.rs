@@ -59,6 +59,17 @@ async fn a_second_opener_uses_the_library_through_the_first_and_takes_over_when_
     let words = paperbot::paper::title_words("written cli");
     assert_eq!(client.title_matches(&words, 5).await.unwrap().len(), 1);
 
+    // Charges from both sides, all at once, add up exactly: the owner does
+    // each read-and-write under its one write lock.
+    let from_owner = (0..10).map(|_| owner.increment("budget", "g", "tokens", 7));
+    let from_client = (0..10).map(|_| client.increment("budget", "g", "tokens", 11));
+    let (a, b) = tokio::join!(
+        futures_util::future::join_all(from_owner),
+        futures_util::future::join_all(from_client)
+    );
+    assert!(a.iter().chain(&b).all(Result::is_ok));
+    assert_eq!(client.get_doc("budget", "g").await.unwrap().unwrap()["tokens"], 180);
+
     // The socket is the owner's user's alone.
     use std::os::unix::fs::PermissionsExt;
     let socket = paperbot::store::shared::socket_path(tmp.path());

@@ -246,6 +246,18 @@ async fn state_suite<S: StateStore>(store: &S) {
         store.get_doc("state", "a").await.unwrap(),
         Some(json!({"last": "2026-01-01"}))
     );
+    let all = store.all_docs().await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+
+    // Ten concurrent increments add up exactly.
+    let charges: Vec<u64> = (1..=10).map(|i| i * 100).collect();
+    let totals =
+        futures_util::future::join_all(charges.iter().map(|&c| store.increment("budget", "g/day", "tokens", c))).await;
+    assert!(totals.iter().all(Result::is_ok));
+    assert_eq!(
+        store.get_doc("budget", "g/day").await.unwrap().unwrap()["tokens"],
+        charges.iter().sum::<u64>()
+    );
 }
 
 #[tokio::test]
@@ -317,9 +329,11 @@ async fn server_backend_passes_the_suite() {
         timeout: std::time::Duration::from_secs(10),
     })
     .unwrap();
-    store.drop_collection().await.unwrap();
+    store.drop_all().await.unwrap();
     suite(&store).await;
     state_suite(&store).await;
+    // Nothing left behind on the server.
+    store.drop_all().await.unwrap();
 }
 
 /// The cluster topology of docker-compose.cluster.yml (3 shards, replication
@@ -342,7 +356,7 @@ async fn cluster_backend_replicates_every_shard() {
         timeout: std::time::Duration::from_secs(20),
     })
     .unwrap();
-    store.drop_collection().await.unwrap();
+    store.drop_all().await.unwrap();
     suite(&store).await;
     state_suite(&store).await;
     // The suite ends by dropping the papers; lay them out again, and check
@@ -370,7 +384,7 @@ async fn cluster_backend_replicates_every_shard() {
         assert!(p.peers().len() >= 2, "{p:?}");
         eprintln!("{}: {}", p.collection, p.summary());
     }
-    store.drop_collection().await.unwrap();
+    store.drop_all().await.unwrap();
 }
 
 #[tokio::test]
