@@ -4,11 +4,17 @@
 //! that does not exist (the spring-forward gap) moves to the first instant
 //! after the gap; an ambiguous one (fall-back) takes the earlier instant.
 //!
-//! Exactly once, through crashes: before posting, a `Pending` record with a
-//! digest id (derived from subscription and date) is stored; the message
-//! carries that id; after posting, the date is recorded as posted. A crash
-//! between "posted" and "recorded" leaves `Pending`: on recovery the channel
-//! is searched for the id and the digest is recorded, not posted again.
+//! Exactly once, through crashes and concurrent processes: before posting, a
+//! `Pending` record with a digest id (derived from subscription and date) is
+//! stored; the message carries that id; after posting, the date is recorded
+//! as posted. A crash between "posted" and "recorded" leaves `Pending`: on
+//! recovery the channel's messages since the post began are searched for the
+//! id (however many came after it) and the digest is recorded, not posted
+//! again. Two processes that both own a subscription (overlapping shard
+//! ranges in a rolling deploy) each claim it before posting ([`DigestSink::claim`],
+//! a lease in the store, re-read after writing), and the post itself carries
+//! the digest id as Discord's `nonce` with `enforce_nonce`, so Discord
+//! returns the first message to a second post of the same digest.
 
 use std::future::Future;
 use std::time::Duration;
@@ -84,6 +90,9 @@ pub struct Pending {
     pub digest_id: String,
     /// The cutoff this digest uses; becomes `DigestState::cutoff` once posted.
     pub cutoff: DateTime<Utc>,
+    /// When posting began: recovery searches the channel back to here.
+    #[serde(default)]
+    pub started: Option<DateTime<Utc>>,
 }
 
 /// The outside world the protocol needs: durable state and the channel.
@@ -91,8 +100,22 @@ pub trait DigestSink {
     type Error: std::fmt::Display;
     fn load(&self, sub: &str) -> impl Future<Output = Result<DigestState, Self::Error>> + Send;
     fn save(&self, sub: &str, state: &DigestState) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    /// Whether a message carrying `digest_id` is already in the channel.
-    fn already_posted(&self, sub: &str, digest_id: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// Whether a message carrying `digest_id`, posted at or after `since`
+    /// (when known), is in the channel.
+    fn already_posted(
+        &self,
+        sub: &str,
+        digest_id: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// Takes the right to post `digest_id` for a few minutes: false while
+    /// another process holds it.
+    fn claim(
+        &self,
+        sub: &str,
+        digest_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
     /// Builds and posts the digest of papers entered since `since`.
     fn post(
         &self,
@@ -109,6 +132,8 @@ pub enum Tick {
     Posted(NaiveDate),
     /// A crash had left it pending; it was found in the channel and recorded.
     Recovered(NaiveDate),
+    /// Another process is posting this digest now.
+    Claimed(NaiveDate),
 }
 
 /// One scheduler tick for one subscription. `first_since` is the window of
@@ -124,7 +149,7 @@ pub async fn tick<K: DigestSink>(
     let mut state = sink.load(sub).await?;
     // Recovery first: a pending post either happened or it did not.
     if let Some(p) = state.pending.clone()
-        && sink.already_posted(sub, &p.digest_id).await?
+        && sink.already_posted(sub, &p.digest_id, p.started).await?
     {
         state.last_posted = Some(p.date);
         state.cutoff = Some(p.cutoff);
@@ -142,8 +167,12 @@ pub async fn tick<K: DigestSink>(
             date,
             digest_id: digest_id(sub, date),
             cutoff: now,
+            started: Some(now - chrono::Duration::minutes(1)),
         },
     };
+    if !sink.claim(sub, &pending.digest_id, now).await? {
+        return Ok(Tick::Claimed(date));
+    }
     state.pending = Some(pending.clone());
     sink.save(sub, &state).await?;
     sink.post(sub, &pending.digest_id, since).await?;
@@ -270,8 +299,11 @@ mod tests {
             self.states.lock().unwrap().insert(sub.into(), state.clone());
             Ok(())
         }
-        async fn already_posted(&self, _sub: &str, id: &str) -> Result<bool, String> {
+        async fn already_posted(&self, _sub: &str, id: &str, _since: Option<DateTime<Utc>>) -> Result<bool, String> {
             Ok(self.posted.lock().unwrap().iter().any(|(p, _)| p == id))
+        }
+        async fn claim(&self, _sub: &str, _id: &str, _now: DateTime<Utc>) -> Result<bool, String> {
+            Ok(true)
         }
         async fn post(&self, _sub: &str, id: &str, since: DateTime<Utc>) -> Result<(), String> {
             self.posted.lock().unwrap().push((id.into(), since));

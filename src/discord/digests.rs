@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serenity::all::{
     ChannelId, CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateCommand,
-    CreateCommandOption, CreateMessage, EditInteractionResponse, GetMessages, Http, Permissions,
+    CreateCommandOption, CreateMessage, EditInteractionResponse, GetMessages, Http, MessageId, Nonce, Permissions,
 };
 
 use super::render;
@@ -23,6 +23,8 @@ use crate::store::state::StateStore;
 
 const SUBS: &str = "digest_subscription";
 const STATE: &str = "digest_state";
+/// Which process is posting a subscription's digest, until when.
+const CLAIM: &str = "digest_claim";
 
 /// A channel's digest subscription.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,18 +320,67 @@ impl DigestSink for DiscordSink<'_> {
             .map_err(|e| e.to_string())
     }
 
-    async fn already_posted(&self, _key: &str, digest_id: &str) -> Result<bool, String> {
+    async fn already_posted(&self, _key: &str, digest_id: &str, since: Option<DateTime<Utc>>) -> Result<bool, String> {
         let me = self.bot.me.load(std::sync::atomic::Ordering::Relaxed);
-        let recent = ChannelId::new(self.sub.channel_id)
-            .messages(self.http, GetMessages::new().limit(50))
-            .await
-            .map_err(|e| format!("reading the channel: {e}"))?;
-        Ok(recent.iter().any(|m| {
-            m.author.id.get() == me
-                && m.embeds
-                    .iter()
-                    .any(|e| e.footer.as_ref().is_some_and(|f| f.text.contains(digest_id)))
-        }))
+        let channel = ChannelId::new(self.sub.channel_id);
+        // Newest first, a page of 100 at a time, back to when posting began
+        // (however many messages came after it); without a start time (a
+        // record from an older paperbot), the last 1,000 messages.
+        let mut before: Option<MessageId> = None;
+        let mut seen = 0usize;
+        loop {
+            let mut req = GetMessages::new().limit(100);
+            if let Some(b) = before {
+                req = req.before(b);
+            }
+            let page = channel
+                .messages(self.http, req)
+                .await
+                .map_err(|e| format!("reading the channel: {e}"))?;
+            if page.iter().any(|m| {
+                m.author.id.get() == me
+                    && m.embeds
+                        .iter()
+                        .any(|e| e.footer.as_ref().is_some_and(|f| f.text.contains(digest_id)))
+            }) {
+                return Ok(true);
+            }
+            seen += page.len();
+            let reached_start = match (since, page.last()) {
+                (Some(t), Some(oldest)) => *oldest.timestamp <= t,
+                (None, _) => seen >= 1_000,
+                (_, None) => true,
+            };
+            if page.len() < 100 || reached_start {
+                return Ok(false);
+            }
+            before = page.last().map(|m| m.id);
+        }
+    }
+
+    async fn claim(&self, key: &str, digest_id: &str, now: DateTime<Utc>) -> Result<bool, String> {
+        let store = &self.bot.answerer.library().store;
+        let held = store.get_doc(CLAIM, key).await.map_err(|e| e.to_string())?;
+        let me = self.bot.instance.as_str();
+        if let Some(c) = held.as_ref() {
+            let by_other = c["owner"].as_str() != Some(me);
+            let live = c["until"]
+                .as_str()
+                .and_then(|u| DateTime::parse_from_rfc3339(u).ok())
+                .is_some_and(|u| u > now);
+            if by_other && live && c["digest_id"].as_str() == Some(digest_id) {
+                return Ok(false);
+            }
+        }
+        let lease = serde_json::json!({
+            "owner": me,
+            "digest_id": digest_id,
+            "until": (now + chrono::Duration::minutes(5)).to_rfc3339(),
+        });
+        store.put_doc(CLAIM, key, &lease).await.map_err(|e| e.to_string())?;
+        // Two processes may both have written: the one whose lease stayed wins.
+        let after = store.get_doc(CLAIM, key).await.map_err(|e| e.to_string())?;
+        Ok(after.is_some_and(|c| c["owner"].as_str() == Some(me)))
     }
 
     async fn post(&self, _key: &str, digest_id: &str, since: DateTime<Utc>) -> Result<(), String> {
@@ -343,8 +394,12 @@ impl DigestSink for DiscordSink<'_> {
             );
             return Ok(());
         }
+        // Discord returns the first message to a second post with the same
+        // nonce (within a few minutes): two processes cannot both post it.
         let msg = CreateMessage::new()
             .embed(render::digest_embed(&d, digest_id))
+            .nonce(Nonce::String(digest_id.to_string()))
+            .enforce_nonce(true)
             .allowed_mentions(no_pings());
         ChannelId::new(self.sub.channel_id)
             .send_message(self.http, msg)

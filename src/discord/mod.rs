@@ -112,6 +112,8 @@ pub struct Bot {
     pub connected: AtomicBool,
     pub tracker: TaskTracker,
     pub stopping: AtomicBool,
+    /// This process's identity in shared state (digest claims).
+    pub instance: String,
 }
 
 impl Bot {
@@ -126,6 +128,7 @@ impl Bot {
             connected: AtomicBool::new(false),
             tracker: TaskTracker::new(),
             stopping: AtomicBool::new(false),
+            instance: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             answerer,
             config,
         }

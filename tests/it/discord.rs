@@ -1513,3 +1513,110 @@ async fn a_library_restored_from_its_backup_keeps_subscriptions_and_posts_nothin
     }
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_that_both_own_a_subscription_post_its_digest_once() {
+    use paperbot::discord::digests;
+    let (_dir, lib) = own_library(6).await;
+    let run = start_with(lib, vec![], |_| {}).await;
+    let channel = 7_601u64;
+    let now = subscribe_directly(&run.bot, fd::GUILD_ID, channel, 3).await;
+    // A rolling deploy: two processes whose shard ranges both include the guild.
+    let process = |n: u32| {
+        let answerer = Answerer::new(
+            run.bot.answerer.library().clone(),
+            Prompts::builtin().unwrap(),
+            None,
+            AnswerConfig::default(),
+            SearchConfig::default(),
+        );
+        let bot = Bot::new(
+            Arc::new(answerer),
+            DiscordConfig::default(),
+            run._feedback.path().join(format!("fb{n}.jsonl")),
+        );
+        bot.me.store(fd::BOT_USER_ID, std::sync::atomic::Ordering::Relaxed);
+        bot
+    };
+    let (p0, p1) = (process(0), process(1));
+    let (t0, t1) = tokio::join!(
+        digests::run_due(&p0, &run.http, now),
+        digests::run_due(&p1, &run.http, now)
+    );
+    let posts: Vec<RestCall> = run
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with(&format!("/channels/{channel}/messages")))
+        .collect();
+    let ids: std::collections::HashSet<String> = posts
+        .iter()
+        .filter_map(|c| c.body["nonce"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 1, "one digest id: {t0:?} {t1:?}");
+    let messages = run
+        .http
+        .get_messages(serenity::all::ChannelId::new(channel), None, Some(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one message in the channel ({} posts tried: {t0:?} {t1:?})",
+        posts.len()
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_digest_is_found_under_many_newer_messages() {
+    use paperbot::digest::schedule::Tick;
+    use paperbot::discord::digests;
+    use paperbot::store::state::StateStore;
+    let (_dir, lib) = own_library(6).await;
+    let run = start_with(lib, vec![], |_| {}).await;
+    let channel = 7_602u64;
+    let now = subscribe_directly(&run.bot, fd::GUILD_ID, channel, 3).await;
+    let today = (now - chrono::Duration::minutes(1)).date_naive();
+    assert!(matches!(
+        digests::run_due(&run.bot, &run.http, now).await.as_slice(),
+        [(_, Tick::Posted(_))]
+    ));
+    // The record of the post is lost (a crash before it was written)…
+    let store = &run.bot.answerer.library().store;
+    let key = channel.to_string();
+    let mut state = store.get_doc("digest_state", &key).await.unwrap().unwrap();
+    let posted = run
+        .fake
+        .requests()
+        .into_iter()
+        .find(|c| c.method == "POST" && c.path.ends_with(&format!("/channels/{channel}/messages")))
+        .unwrap();
+    let id = posted.body["nonce"].as_str().unwrap().to_string();
+    state["pending"] =
+        json!({"date": today, "digest_id": id, "cutoff": now, "started": now - chrono::Duration::minutes(1)});
+    state["last_posted"] = Value::Null;
+    store.put_doc("digest_state", &key, &state).await.unwrap();
+    // …and 150 messages came after the digest.
+    for i in 0..150u64 {
+        let m = fd::message(
+            1_600_000_000_000_000_000 + i,
+            channel,
+            fd::USER_ID,
+            false,
+            "chatter",
+            &[],
+        );
+        run.fake.dispatch("MESSAGE_CREATE", m).await;
+    }
+    let ticks = digests::run_due(&run.bot, &run.http, now + chrono::Duration::minutes(2)).await;
+    assert_eq!(ticks, vec![(channel, Tick::Recovered(today))]);
+    let posts = run
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with(&format!("/channels/{channel}/messages")))
+        .count();
+    assert_eq!(posts, 1, "not posted again");
+    run.stop().await;
+}

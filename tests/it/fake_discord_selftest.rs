@@ -933,3 +933,33 @@ async fn each_shard_gets_only_its_guilds_events() {
     send(&mut bad, identify([2, 2])).await;
     assert_eq!(recv(&mut bad).await, json!({"close": 4010}), "invalid shard");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enforced_nonce_returns_the_first_message() {
+    use serenity::all::Nonce;
+    let fake = FakeDiscord::start().await;
+    let http = http(&fake);
+    let msg = |nonce: &str, enforce: bool| {
+        CreateMessage::new()
+            .content("digest")
+            .nonce(Nonce::String(nonce.into()))
+            .enforce_nonce(enforce)
+    };
+    let channel = ChannelId::new(CHANNEL_ID);
+    let first = channel.send_message(&http, msg("dg-0123456789ab", true)).await.unwrap();
+    let again = channel.send_message(&http, msg("dg-0123456789ab", true)).await.unwrap();
+    assert_eq!(first.id, again.id, "the same message, not a second one");
+    let loose = channel
+        .send_message(&http, msg("dg-0123456789ab", false))
+        .await
+        .unwrap();
+    assert_ne!(loose.id, first.id, "without enforce_nonce the nonce is only echoed");
+    // The window is a few minutes.
+    fake.advance(Duration::from_secs(6 * 60));
+    let later = channel.send_message(&http, msg("dg-0123456789ab", true)).await.unwrap();
+    assert_ne!(later.id, first.id);
+    assert_eq!(
+        refusal(channel.send_message(&http, msg(&"n".repeat(26), true)).await),
+        form("nonce", "NONCE_TYPE_TOO_LONG")
+    );
+}

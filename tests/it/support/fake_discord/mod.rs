@@ -116,6 +116,8 @@ const ATTACHMENT_SIZE_LIMIT: u64 = 10 * 1024 * 1024;
 const PERMISSIONS: &str = "2248473465835073";
 /// An interaction's first response must come within this of the event.
 const RESPONSE_DEADLINE: Duration = Duration::from_secs(3);
+/// How long Discord remembers an enforced nonce ("a few minutes").
+const NONCE_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// An interaction's token (its webhook) lives this long.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Gateway intents (Discord's bit values).
@@ -236,6 +238,8 @@ struct FakeState {
     messages: HashMap<u64, Value>,
     /// Threads created from messages, by id (= the starter message's id).
     threads: HashMap<u64, Value>,
+    /// The bot's messages created with `enforce_nonce`: nonce -> (id, when).
+    nonces: HashMap<String, (u64, Instant)>,
     /// Registered commands: None = global, Some(guild).
     commands: HashMap<Option<u64>, Vec<Value>>,
 }

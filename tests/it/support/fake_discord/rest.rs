@@ -522,11 +522,27 @@ pub(super) fn list_messages(shared: &Shared, ch: &str, query: &str) -> Reply {
     Ok(json_reply(StatusCode::OK, &Value::Array(list)))
 }
 
+/// `POST /channels/{id}/messages` (docs: resources/message.mdx "Create
+/// Message"): with `enforce_nonce`, a second message from the bot with the
+/// same nonce within a few minutes is not created; the first is returned.
 pub(super) fn create_message(shared: &Shared, ch: &str, body: &Value, files: &[(String, Vec<u8>)]) -> Reply {
     let channel_id = snowflake(ch)?;
     check_limits(body, "")?;
     check_not_empty(body, files)?;
     check_can_send(&shared.lock().channel(channel_id), body)?;
+    let nonce = check_nonce(&body["nonce"])?;
+    let enforced = nonce.as_ref().filter(|_| body["enforce_nonce"] == json!(true));
+    if let Some(n) = enforced {
+        let st = shared.lock();
+        if let Some((id, at)) = st.nonces.get(n)
+            && st.now().duration_since(*at) <= NONCE_WINDOW
+        {
+            return match st.messages.get(id) {
+                Some(m) => Ok(json_reply(StatusCode::OK, m)),
+                None => Err(error(StatusCode::NOT_FOUND, 10008, "Unknown Message")),
+            };
+        }
+    }
     let id = shared.new_id();
     let reference = &body["message_reference"];
     let kind = if reference.is_object() { 19 } else { 0 };
@@ -559,6 +575,10 @@ pub(super) fn create_message(shared: &Shared, ch: &str, body: &Value, files: &[(
         msg["nonce"] = nonce.clone();
     }
     st.messages.insert(id, msg.clone());
+    if let Some(n) = enforced {
+        let now = st.now();
+        st.nonces.insert(n.clone(), (id, now));
+    }
     if st.echo_bot_messages && st.channel(channel_id).kind != kind::DM {
         let mut event = msg.clone();
         event["guild_id"] = json!(GUILD_ID.to_string());

@@ -216,6 +216,26 @@ pub(super) fn check_choices(data: &Value) -> Result<(), Response> {
     Ok(())
 }
 
+/// A message `nonce` (docs: resources/message.mdx): an integer or a string
+/// of at most 25 characters; returned as a string key when present.
+pub(super) fn check_nonce(nonce: &Value) -> Result<Option<String>, Response> {
+    match nonce {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        Value::String(s) if s.chars().count() <= 25 => Ok(Some(s.clone())),
+        Value::String(_) => Err(form_error(
+            "nonce",
+            "NONCE_TYPE_TOO_LONG",
+            "Must be 25 or fewer characters long.",
+        )),
+        _ => Err(form_error(
+            "nonce",
+            "NONCE_TYPE_INVALID_TYPE",
+            "This field must be a string or integer.",
+        )),
+    }
+}
+
 /// Channel kinds (docs: resources/channel.mdx).
 pub mod kind {
     pub const GUILD_TEXT: u8 = 0;
