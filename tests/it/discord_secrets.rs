@@ -1,9 +1,12 @@
-//! The bot token and the LLM key never reach the logs: the real `paperbot
-//! serve` runs as a child process with `PAPERBOT_LOG=trace` (serenity,
-//! tungstenite, reqwest and paperbot at TRACE) against the local fake
-//! Discord (through `discord.api_proxy`) and the scripted LLM, answers a
-//! question and shuts down on SIGTERM; its whole log is searched for both
-//! secrets, plain, hex-encoded and as byte lists.
+//! The bot token, the LLM key and the Qdrant API key never reach the logs:
+//! the real `paperbot serve` runs as a child process with
+//! `PAPERBOT_LOG=trace` (serenity, tungstenite, reqwest, tonic/h2 and
+//! paperbot at TRACE) against the local fake Discord (through
+//! `discord.api_proxy`) and the scripted LLM, answers a question, is asked
+//! to reconnect (its RESUME carries the token) and shuts down on SIGTERM;
+//! its whole log is searched for every secret, plain, hex-encoded and as
+//! byte lists. With `QDRANT_URL` set, the library is on that Qdrant server
+//! and the client sends an API key.
 
 use std::time::Duration;
 
@@ -14,13 +17,35 @@ use crate::support::fake_discord::{self as fd, FakeDiscord};
 use crate::support::fake_llm::{FakeLlm, Reply};
 
 const LLM_KEY: &str = "sk-live-DO-NOT-LOG-7f3e";
+const QDRANT_KEY: &str = "qk-live-DO-NOT-LOG-2c9a";
 const T: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_reaches_the_logs_even_at_trace_level() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    crate::support::small_library(&data, 8).await;
+    // On a Qdrant server when one is given: the client then sends an API key.
+    let server = std::env::var("QDRANT_URL").ok();
+    let collection = format!("paperbot_secrets_{}", std::process::id());
+    let on_server = |cmd: &mut std::process::Command| {
+        if let Some(url) = &server {
+            cmd.env("PAPERBOT_QDRANT_URL", url)
+                .env("PAPERBOT_QDRANT_API_KEY", QDRANT_KEY)
+                .env("PAPERBOT_STORE__COLLECTION", &collection);
+        }
+    };
+    if server.is_some() {
+        let papers = paperbot::sources::load_file(&crate::support::corpus()).await.unwrap().papers;
+        let file = tmp.path().join("eight.jsonl");
+        std::fs::write(&file, papers.iter().take(8).map(paperbot::sources::jsonl::to_line).collect::<String>()).unwrap();
+        let mut ingest = crate::support::paperbot();
+        ingest.arg("--data-dir").arg(&data).arg("ingest").arg(&file);
+        on_server(&mut ingest);
+        let out = ingest.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    } else {
+        crate::support::small_library(&data, 8).await;
+    }
     let fake = FakeDiscord::start().await;
     let llm = FakeLlm::start(vec![Reply::text(&["Process errors are found [1]."])]).await;
     let log_path = tmp.path().join("serve.log");
@@ -37,6 +62,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         .env("PAPERBOT_LLM_API_KEY", LLM_KEY)
         .env("PAPERBOT_SYNC__ENABLED", "false")
         .env("PAPERBOT_OPS__LISTEN", "127.0.0.1:0");
+    on_server(&mut cmd);
     let mut serve = Spawned::start(cmd, log_path);
 
     fake.wait_ready(T).await;
@@ -48,8 +74,33 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         c.method == "PATCH" && c.path.ends_with("/@original") && c.body.to_string().contains("Process errors are found")
     })
     .await;
+    // Discord moves the session: the bot resumes it, sending its token again.
+    let identifies = fake.gateway_frames().iter().filter(|f| f["op"] == 2).count();
+    fake.reconnect_all();
+    let started = std::time::Instant::now();
+    while !fake.gateway_frames().iter().any(|f| f["op"] == 6) {
+        assert!(started.elapsed() < T, "no RESUME after op 7: {:?}", fake.gateway_frames());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        fake.gateway_frames().iter().filter(|f| f["op"] == 2).count(),
+        identifies,
+        "resumed, not identified again"
+    );
     let status = serve.terminate();
     assert!(status.success(), "serve exited with {status}");
+    if let Some(url) = &server {
+        let store = paperbot::store::server::ServerStore::connect(paperbot::store::server::ServerConfig {
+            url: url.clone(),
+            api_key: None,
+            collection: collection.clone(),
+            shard_number: None,
+            replication_factor: None,
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        store.drop_all().await.unwrap();
+    }
 
     // The key went out on the wire…
     let seen = llm.seen();
@@ -71,7 +122,8 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     // Nor as bytes, as websocket frame dumps print payloads (hex or a byte list).
     let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
     let list = |s: &str| s.bytes().map(|b| b.to_string()).collect::<Vec<_>>().join(", ");
-    for secret in [fd::TOKEN, LLM_KEY] {
+    assert!(!log.contains(QDRANT_KEY), "the Qdrant API key is in the log");
+    for secret in [fd::TOKEN, LLM_KEY, QDRANT_KEY] {
         assert!(!log.contains(&hex(&secret[..20])), "a secret is in the log, in hex");
         assert!(!log.contains(&list(&secret[..20])), "a secret is in the log, as bytes");
     }

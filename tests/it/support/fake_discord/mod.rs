@@ -504,6 +504,14 @@ impl FakeDiscord {
         st.interaction_times.insert(id, now);
     }
 
+    /// Asks every connected shard to reconnect (op 7, as Discord does before
+    /// moving a session): the bot resumes its session with RESUME.
+    pub fn reconnect_all(&self) {
+        for s in &self.state().sessions {
+            let _ = s.tx.send(frame(&json!({"op": 7, "s": null, "t": null, "d": null})));
+        }
+    }
+
     /// Declares the channel's kind and the bot's permissions in it.
     pub fn add_channel(&self, id: u64, spec: ChannelSpec) {
         self.state().channels.insert(id, spec);
