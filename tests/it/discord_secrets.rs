@@ -35,9 +35,20 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         }
     };
     if server.is_some() {
-        let papers = paperbot::sources::load_file(&crate::support::corpus()).await.unwrap().papers;
+        let papers = paperbot::sources::load_file(&crate::support::corpus())
+            .await
+            .unwrap()
+            .papers;
         let file = tmp.path().join("eight.jsonl");
-        std::fs::write(&file, papers.iter().take(8).map(paperbot::sources::jsonl::to_line).collect::<String>()).unwrap();
+        std::fs::write(
+            &file,
+            papers
+                .iter()
+                .take(8)
+                .map(paperbot::sources::jsonl::to_line)
+                .collect::<String>(),
+        )
+        .unwrap();
         let mut ingest = crate::support::paperbot();
         ingest.arg("--data-dir").arg(&data).arg("ingest").arg(&file);
         on_server(&mut ingest);
@@ -79,7 +90,11 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     fake.reconnect_all();
     let started = std::time::Instant::now();
     while !fake.gateway_frames().iter().any(|f| f["op"] == 6) {
-        assert!(started.elapsed() < T, "no RESUME after op 7: {:?}", fake.gateway_frames());
+        assert!(
+            started.elapsed() < T,
+            "no RESUME after op 7: {:?}",
+            fake.gateway_frames()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(

@@ -15,6 +15,7 @@ mod support; // shipped data, local servers, the fake Discord, the scripted LLM
 mod answer; // cited answers and every LLM fault, against the scripted LLM
 mod cli; // the binary end to end on the embedded store
 mod compose; // compose files against the compose specification's schema
+mod crash; // a killed or interrupted ingest keeps what it wrote
 mod digest_sync; // continuous ingestion over replayed HF days, and digests
 mod discord; // the bot through the real serenity client against the fake Discord
 mod discord_secrets; // no token or key in the logs, even at TRACE
