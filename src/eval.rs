@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::library::{Library, LibraryError};
 use crate::paper::normalise_title;
+use crate::retrieve::relevance::Judged;
 use crate::retrieve::{self, SearchConfig};
 use crate::store::{PaperStore, SearchMode};
 
@@ -20,6 +21,9 @@ pub struct Question {
     pub gold: Vec<String>,
     #[serde(default)]
     pub kind: Option<String>,
+    /// `calib` or `test`: thresholds are fitted on one, reported on the other.
+    #[serde(default)]
+    pub split: Option<String>,
 }
 
 /// Reads an eval file; a bad line is an error naming the line.
@@ -70,19 +74,40 @@ impl ModeScores {
 pub struct Outcome {
     pub kind: String,
     pub answerable: bool,
+    /// Gold papers the question has.
+    pub gold_count: usize,
     pub rank: Option<usize>,
-    /// Cosine of the best dense match: the relevance signal for thresholds.
-    pub top_relevance: f32,
+    /// Rank (1-based) of the last gold title, when all are among the hits.
+    pub all_gold_rank: Option<usize>,
+    /// Cosine of the best dense match.
+    pub top_cosine: f32,
+    /// Probability that the library answers it (the question model).
+    pub relevance: f32,
+    /// The best evidence among the hits.
+    pub question: crate::retrieve::relevance::QuestionEvidence,
+    /// Every hit's evidence and whether it is a gold paper.
+    pub judged: Vec<(Judged, bool)>,
 }
 
-/// Runs every question in `mode`, otherwise searching as `search` says.
+/// Rank (1-based) of the last of the gold titles among `titles`, if all are there.
+pub fn all_gold_rank(titles: &[String], gold: &[String]) -> Option<usize> {
+    let titles: Vec<String> = titles.iter().map(|t| normalise_title(t)).collect();
+    gold.iter()
+        .map(|g| titles.iter().position(|t| *t == normalise_title(g)).map(|i| i + 1))
+        .try_fold(0, |worst, r| r.map(|r| worst.max(r)))
+        .filter(|&r| r > 0)
+}
+
+/// Runs every question in `mode` for `k` hits, otherwise searching as
+/// `search` says.
 pub async fn run_mode<S: PaperStore>(
     lib: &Library<S>,
     questions: &[Question],
     search: &SearchConfig,
     mode: SearchMode,
+    k: usize,
 ) -> Result<Vec<Outcome>, LibraryError> {
-    let mut opts = search.options(10);
+    let mut opts = search.options(k);
     opts.mode = mode;
     let mut out = Vec::with_capacity(questions.len());
     for q in questions {
@@ -97,14 +122,24 @@ pub async fn run_mode<S: PaperStore>(
                 }
             }),
             answerable: !q.gold.is_empty(),
+            gold_count: q.gold.len(),
             rank: first_gold_rank(&titles, &q.gold),
-            top_relevance: result.top_relevance,
+            all_gold_rank: all_gold_rank(&titles, &q.gold),
+            top_cosine: result.top_cosine,
+            relevance: result.relevance,
+            question: result.question,
+            judged: result
+                .judged
+                .iter()
+                .zip(&titles)
+                .map(|(j, t)| (*j, first_gold_rank(std::slice::from_ref(t), &q.gold).is_some()))
+                .collect(),
         });
     }
     Ok(out)
 }
 
-/// Threshold behaviour: the share of unanswerable questions whose top
+/// Threshold behaviour: the share of unanswerable questions whose
 /// relevance is under `threshold`, and of answerable ones at or above it.
 pub fn threshold_split(outcomes: &[Outcome], threshold: f32) -> (f64, f64) {
     let share = |answerable: bool, pred: &dyn Fn(f32) -> bool| {
@@ -112,7 +147,7 @@ pub fn threshold_split(outcomes: &[Outcome], threshold: f32) -> (f64, f64) {
         if set.is_empty() {
             return 0.0;
         }
-        set.iter().filter(|o| pred(o.top_relevance)).count() as f64 / set.len() as f64
+        set.iter().filter(|o| pred(o.relevance)).count() as f64 / set.len() as f64
     };
     (share(false, &|r| r < threshold), share(true, &|r| r >= threshold))
 }
@@ -131,6 +166,15 @@ mod tests {
         let titles = vec!["A paper".to_string(), "ProcessBench: X".to_string()];
         assert_eq!(first_gold_rank(&titles, &["processbench  x".into()]), Some(2));
         assert_eq!(first_gold_rank(&titles, &[]), None);
+        assert_eq!(
+            all_gold_rank(&titles, &["ProcessBench: X".into(), "a paper".into()]),
+            Some(2)
+        );
+        assert_eq!(
+            all_gold_rank(&titles, &["ProcessBench: X".into(), "missing".into()]),
+            None
+        );
+        assert_eq!(all_gold_rank(&titles, &[]), None);
     }
 
     #[test]

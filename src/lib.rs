@@ -30,6 +30,7 @@ pub mod embed;
 pub mod eval;
 pub mod ingest;
 pub mod library;
+pub mod logistic;
 pub mod metrics;
 pub mod ops;
 pub mod paper;
@@ -40,6 +41,7 @@ pub mod sources;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod text;
 
 use std::sync::Once;
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::embed::{Bm25, DenseEmbedder, EmbedConfig, EmbedError};
+use crate::embed::{Bm25, DenseEmbedder, EmbedConfig, EmbedError, SentenceVectors};
 use crate::secret::Secret;
 use crate::store::{AnyStore, CollectionMeta, PaperStore, StoreError};
 
@@ -12,6 +12,8 @@ pub struct Library<S: PaperStore = AnyStore> {
     pub store: S,
     pub dense: DenseEmbedder,
     pub bm25: Arc<Bm25>,
+    /// Sentence vectors of recently retrieved papers (relevance, support).
+    pub sentences: SentenceVectors,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +36,12 @@ impl<S: PaperStore> Library<S> {
     }
 
     pub async fn new(store: S, dense: DenseEmbedder, bm25: Arc<Bm25>) -> Result<Library<S>, LibraryError> {
-        let lib = Library { store, dense, bm25 };
+        let lib = Library {
+            store,
+            dense,
+            bm25,
+            sentences: SentenceVectors::default(),
+        };
         if let Some(found) = lib.store.meta().await? {
             found.check(&lib.wanted_meta(), &lib.store.describe())?;
             lib.store.ensure_indexes().await?;

@@ -1,7 +1,9 @@
 //! Citations: the model cites sources as `[n]` (also `[1, 3]`, `[1][2]`,
 //! `[1-3]`, `[Source 2]`). Every group is checked against the numbers that
 //! were actually given, invalid numbers are dropped (and reported), and the
-//! valid ones are renumbered in order of first use.
+//! valid ones are renumbered in order of first use. Placeholders a model
+//! copies from an instruction (`[n]`, `[source]`, `[citation needed]`)
+//! are removed.
 //!
 //! [`CitationGate`] does this on a stream: text goes in chunk by chunk and
 //! only text whose citations are known good comes out, so a user watching
@@ -24,6 +26,8 @@ pub struct CitationGate {
     order: Vec<u32>,
     /// Invalid numbers the model used, in order, without repeats.
     dropped: Vec<u32>,
+    /// Placeholder groups removed.
+    placeholders: usize,
     /// Text held back: whitespace that may precede a dropped group, and an
     /// open `[` group not yet closed.
     held_space: String,
@@ -37,6 +41,7 @@ impl CitationGate {
             given: u32::try_from(given).unwrap_or(u32::MAX),
             order: Vec::new(),
             dropped: Vec::new(),
+            placeholders: 0,
             held_space: String::new(),
             group: None,
         }
@@ -75,6 +80,11 @@ impl CitationGate {
         &self.dropped
     }
 
+    /// Placeholder groups (`[n]`, `[source]`) removed.
+    pub fn placeholders(&self) -> usize {
+        self.placeholders
+    }
+
     fn push_char(&mut self, c: char, out: &mut String) {
         if let Some(group) = &mut self.group {
             group.push(c);
@@ -104,6 +114,11 @@ impl CitationGate {
     }
 
     fn close_group(&mut self, group: &str, out: &mut String) {
+        if is_placeholder(group) {
+            self.placeholders += 1;
+            self.held_space.clear();
+            return;
+        }
         let Some(numbers) = parse_group(group) else {
             out.push_str(&std::mem::take(&mut self.held_space));
             out.push_str(group);
@@ -146,6 +161,9 @@ fn could_be_group(partial: &str) -> bool {
         return false;
     }
     let body = &partial[1..];
+    if could_be_placeholder(body) {
+        return true;
+    }
     let rest = strip_label_prefix(body);
     let Some(rest) = rest else {
         // Maybe a label still being typed: `[Sou`.
@@ -156,6 +174,66 @@ fn could_be_group(partial: &str) -> bool {
     };
     rest.chars()
         .all(|c| c.is_ascii_digit() || matches!(c, ',' | ';' | '-' | '–' | ' '))
+}
+
+/// What a model writes when it copies "cite as [n]" instead of citing:
+/// every word of the group is one of these (`[n]`, `[source]`,
+/// `[Source N]`, `[citation needed]`, `[ref #]`, `[...]`).
+const PLACEHOLDER_WORDS: [&str; 20] = [
+    "n",
+    "m",
+    "k",
+    "#",
+    "?",
+    "...",
+    "…",
+    "number",
+    "num",
+    "source",
+    "sources",
+    "citation",
+    "citations",
+    "cite",
+    "needed",
+    "ref",
+    "refs",
+    "reference",
+    "references",
+    "paper",
+];
+
+fn placeholder_words(body: &str) -> impl Iterator<Item = &str> {
+    body.split(|c: char| c.is_whitespace() || matches!(c, ',' | ':' | ';'))
+        .filter(|w| !w.is_empty())
+}
+
+/// Is `group` (`[...]`, closed) a placeholder rather than a citation or text?
+pub fn is_placeholder(group: &str) -> bool {
+    let Some(body) = group.strip_prefix('[').and_then(|g| g.strip_suffix(']')) else {
+        return false;
+    };
+    let lower = body.to_lowercase();
+    let mut n = 0;
+    placeholder_words(&lower).all(|w| {
+        n += 1;
+        PLACEHOLDER_WORDS.contains(&w)
+    }) && n > 0
+}
+
+/// Could the unclosed `body` still become a placeholder?
+fn could_be_placeholder(body: &str) -> bool {
+    let lower = body.to_lowercase();
+    let words: Vec<&str> = placeholder_words(&lower).collect();
+    let Some((last, done)) = words.split_last() else {
+        return false;
+    };
+    let trailing_space = lower.ends_with(|c: char| c.is_whitespace() || matches!(c, ',' | ':' | ';'));
+    done.iter().all(|w| PLACEHOLDER_WORDS.contains(w))
+        && if trailing_space {
+            PLACEHOLDER_WORDS.contains(last)
+        } else {
+            PLACEHOLDER_WORDS.iter().any(|p| p.starts_with(last))
+        }
 }
 
 /// Words some models put before the number: `[Source 2]`, `[Paper 1]`.
@@ -274,6 +352,28 @@ mod tests {
             assert_eq!(check(text, 5).0, text);
         }
         assert_eq!(check("nested [[1]]", 5).0, "nested [[1]]");
+    }
+
+    #[test]
+    fn placeholders_never_reach_the_user() {
+        let (out, gate) = validate(
+            "Shown [n]. Also [source] and [Source N] or [citation needed]. Real [2].",
+            3,
+        );
+        assert_eq!(out, "Shown. Also and or. Real [1].");
+        assert_eq!(gate.placeholders(), 4);
+        for text in ["a [x] checkbox", "see [notes] here", "[new] results", "[Sourcery 2]"] {
+            assert_eq!(check(text, 3).0, text, "not a placeholder");
+        }
+        // Streamed one character at a time, a placeholder never shows half-made.
+        let mut gate = CitationGate::new(3);
+        let mut shown = String::new();
+        for c in "See [source] now".chars() {
+            shown.push_str(&gate.push(&c.to_string()));
+            assert!(!shown.contains('['), "{shown}");
+        }
+        shown.push_str(&gate.finish());
+        assert_eq!(shown, "See now");
     }
 
     #[test]

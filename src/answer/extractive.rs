@@ -3,13 +3,15 @@
 //! a summary — every sentence is the authors' own words — so it can never
 //! misstate a paper; the caller labels it as extractive.
 
-use crate::embed::{DenseEmbedder, EmbedError};
+use crate::embed::{DenseEmbedder, EmbedError, SentenceVectors};
 use crate::paper::Paper;
 
-/// Sentences in an extractive answer.
-pub const MAX_SENTENCES: usize = 4;
-/// At most this many from one paper, so several papers get a voice.
-const PER_PAPER: usize = 2;
+/// Sentences in an extractive answer: one more than there are sources,
+/// within these bounds.
+const MIN_SENTENCES: usize = 4;
+const MAX_SENTENCES: usize = 8;
+/// A sentence is quoted only if its score is within this of the best one's.
+const QUOTE_MARGIN: f32 = 0.25;
 /// Best-ranked papers pay a little less for a lower sentence score.
 const RANK_PRIOR: f32 = 0.03;
 
@@ -22,33 +24,45 @@ pub struct Quote {
 }
 
 /// Picks the quotes for `question` from `papers` (in retrieval order),
-/// ordered by paper rank, then by position in the abstract.
-pub async fn select(embedder: &DenseEmbedder, question: &str, papers: &[&Paper]) -> Result<Vec<Quote>, EmbedError> {
-    let mut candidates: Vec<(usize, usize, String)> = Vec::new();
-    for (i, p) in papers.iter().enumerate() {
-        for (pos, s) in sentences(&p.abstract_text).into_iter().enumerate() {
-            candidates.push((i, pos, s));
-        }
-    }
-    if candidates.is_empty() {
+/// ordered by paper rank, then by position in the abstract. With more than
+/// three sources each gives one sentence, so every source gets a voice.
+pub async fn select(
+    embedder: &DenseEmbedder,
+    cache: &SentenceVectors,
+    question: &str,
+    papers: &[&Paper],
+) -> Result<Vec<Quote>, EmbedError> {
+    if papers.is_empty() {
         return Ok(vec![]);
     }
     let q = embedder.embed_query(question).await?;
-    let vectors = embedder
-        .embed_documents(candidates.iter().map(|(_, _, s)| s.clone()).collect())
-        .await?;
-    let mut scored: Vec<(f32, usize, usize, String)> = candidates
-        .into_iter()
-        .zip(vectors)
-        .map(|((i, pos, s), v)| (dot(&q, &v) - RANK_PRIOR * i as f32, i, pos, s))
+    let split = cache.of(embedder, papers).await?;
+    // Sentence 0 is the title: not a quote.
+    let mut scored: Vec<(f32, usize, usize, &str)> = split
+        .iter()
+        .enumerate()
+        .flat_map(|(i, ps)| {
+            let q = &q;
+            ps.sentences
+                .iter()
+                .zip(&ps.vectors)
+                .enumerate()
+                .skip(1)
+                .map(move |(pos, (s, v))| (dot(q, v) - RANK_PRIOR * i as f32, i, pos, s.as_str()))
+        })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut chosen: Vec<(f32, usize, usize, String)> = Vec::new();
+    // Quotes that trail the best one by this much answer something else.
+    let floor = scored.first().map_or(0.0, |s| s.0) - QUOTE_MARGIN;
+    scored.retain(|s| s.0 >= floor);
+    let max = (papers.len() + 1).clamp(MIN_SENTENCES, MAX_SENTENCES);
+    let per_paper = if papers.len() > 3 { 1 } else { 2 };
+    let mut chosen: Vec<(f32, usize, usize, &str)> = Vec::new();
     for cand in scored {
-        if chosen.len() == MAX_SENTENCES {
+        if chosen.len() == max {
             break;
         }
-        if chosen.iter().filter(|c| c.1 == cand.1).count() < PER_PAPER {
+        if chosen.iter().filter(|c| c.1 == cand.1).count() < per_paper {
             chosen.push(cand);
         }
     }
@@ -57,87 +71,45 @@ pub async fn select(embedder: &DenseEmbedder, question: &str, papers: &[&Paper])
         .into_iter()
         .map(|(score, source, _, sentence)| Quote {
             source,
-            sentence,
+            sentence: unbracket(sentence),
             score,
         })
         .collect())
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Abbreviations after which a period does not end a sentence.
-const ABBREVIATIONS: [&str; 10] = ["e.g", "i.e", "et al", "etc", "vs", "cf", "Fig", "Eq", "approx", "resp"];
-
-/// Splits an abstract into sentences: `.`, `!` or `?` followed by a space
-/// and an uppercase letter, digit or quote, except after an abbreviation
-/// or inside a decimal number. Very short fragments join the previous one.
-pub fn sentences(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut start = 0;
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    for w in 0..chars.len() {
-        let (i, c) = chars[w];
-        if !matches!(c, '.' | '!' | '?') {
-            continue;
+/// An abstract's own `[2024]` or `[12]` would read as one of the answer's
+/// citations: quoted, such groups get parentheses.
+fn unbracket(sentence: &str) -> String {
+    let mut out = String::with_capacity(sentence.len());
+    let mut rest = sentence;
+    while let Some(a) = rest.find('[') {
+        let Some(b) = rest[a..].find(']') else { break };
+        let group = &rest[a..=a + b];
+        out.push_str(&rest[..a]);
+        if super::citations::parse_group(group).is_some() || super::citations::is_placeholder(group) {
+            out.push('(');
+            out.push_str(&group[1..group.len() - 1]);
+            out.push(')');
+        } else {
+            out.push_str(group);
         }
-        let Some(&(_, next)) = chars.get(w + 1) else { continue };
-        if !next.is_whitespace() {
-            continue;
-        }
-        let Some(&(_, after)) = chars[w + 1..].iter().find(|(_, ch)| !ch.is_whitespace()) else {
-            continue;
-        };
-        if !(after.is_uppercase() || after.is_ascii_digit() || matches!(after, '"' | '“' | '(' | '[')) {
-            continue;
-        }
-        let head = &text[start..i];
-        if c == '.' && ABBREVIATIONS.iter().any(|a| head.ends_with(a)) {
-            continue;
-        }
-        let end = i + c.len_utf8();
-        push_sentence(&mut out, &text[start..end]);
-        start = end;
+        rest = &rest[a + b + 1..];
     }
-    push_sentence(&mut out, &text[start..]);
+    out.push_str(rest);
     out
-}
-
-fn push_sentence(out: &mut Vec<String>, s: &str) {
-    let s = s.trim();
-    if s.is_empty() {
-        return;
-    }
-    match out.last_mut() {
-        Some(prev) if s.chars().count() < 20 => {
-            prev.push(' ');
-            prev.push_str(s);
-        }
-        _ => out.push(s.to_string()),
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn splits_sentences_but_not_abbreviations_or_decimals() {
-        let s = sentences(
-            "We study X, e.g. Y and Z. Accuracy rises from 3.5 to 7.2 points! Does the gain hold across tasks? Yes. \
-             Results follow Smith et al. Further work remains.",
-        );
+    fn an_abstracts_own_brackets_do_not_look_like_citations() {
         assert_eq!(
-            s,
-            vec![
-                "We study X, e.g. Y and Z.",
-                "Accuracy rises from 3.5 to 7.2 points!",
-                "Does the gain hold across tasks? Yes.",
-                "Results follow Smith et al. Further work remains.",
-            ]
+            super::unbracket("ToolLLaMA by Qin et al. [2024] and [the appendix] [n]"),
+            "ToolLLaMA by Qin et al. (2024) and [the appendix] (n)"
         );
-        assert!(sentences("").is_empty());
-        assert_eq!(sentences("no final period"), vec!["no final period"]);
     }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

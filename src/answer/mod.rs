@@ -11,6 +11,7 @@ pub mod extractive;
 pub mod llm;
 pub mod prompts;
 pub mod reasoning;
+pub mod support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,11 +26,16 @@ use crate::store::{AnyStore, PaperStore, SearchFilter};
 use citations::CitationGate;
 use llm::{Delta, LlmClient, LlmError};
 use prompts::{NOT_COVERED, PromptError, Prompts, SourceDoc, TurnDoc};
+use support::{SupportCheck, SupportConfig, SupportGate, SupportStats};
+
+/// Candidates judged for an answer; its sources are those likely relevant.
+pub const CANDIDATES: usize = 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnswerConfig {
-    /// Abstracts offered to the model (fewer when the budget is tight).
+    /// Most abstracts offered to the model: as many as are likely relevant,
+    /// up to this (shortened, not dropped, when the budget is tight).
     pub sources: usize,
     /// Token budget for the whole prompt (system + sources + question).
     pub context_tokens: usize,
@@ -44,18 +50,21 @@ pub struct AnswerConfig {
     /// The same first question against the same library is answered from
     /// memory for this long (0: never), so it is not paid for twice.
     pub cache_minutes: u64,
+    /// Sentence-level support of generated answers (`[answer.support]`).
+    pub support: SupportConfig,
 }
 
 impl Default for AnswerConfig {
     fn default() -> Self {
         AnswerConfig {
-            sources: 6,
+            sources: 10,
             context_tokens: 3_000,
             max_source_tokens: 600,
             max_sentences: 8,
             max_question_chars: 1_000,
             prompts_dir: None,
             cache_minutes: 60,
+            support: SupportConfig::default(),
         }
     }
 }
@@ -96,6 +105,9 @@ pub struct Answer {
     /// LLM tokens this answer cost (prompt + completion, cl100k estimate; 0 offline or cached).
     #[serde(default)]
     pub llm_tokens: usize,
+    /// What the sentence-level support check found and changed.
+    #[serde(default)]
+    pub support: SupportStats,
 }
 
 impl Answer {
@@ -249,7 +261,7 @@ impl<S: PaperStore> Answerer<S> {
         &self.search
     }
 
-    /// The calibrated "nothing relevant" threshold (best cosine).
+    /// Digest topics' cosine cut.
     pub fn min_relevance(&self) -> f32 {
         self.search.min_relevance
     }
@@ -347,14 +359,14 @@ impl<S: PaperStore> Answerer<S> {
     }
 
     async fn ask_inner(&self, req: &AskRequest, question: &str, on_text: &mut Sink<'_>) -> Result<Answer, AskError> {
-        let want = req.sources.unwrap_or(self.config.sources).clamp(1, 20);
+        let most = req.sources.unwrap_or(self.config.sources).clamp(1, 20);
         // A follow-up ("and its limitations?") is retrieved together with
         // the question before it, and keeps the papers already cited.
         let query = match req.history.last() {
             Some(prev) => format!("{} {question}", prev.question),
             None => question.to_string(),
         };
-        let mut opts = self.search.options(want.max(5));
+        let mut opts = self.search.options(CANDIDATES.max(most));
         opts.filter = req.filter.clone();
         let retrieval = std::time::Instant::now();
         let found = retrieve::search_with_relevance(&self.lib, &query, &opts).await?;
@@ -380,23 +392,27 @@ impl<S: PaperStore> Answerer<S> {
             got.sort_by_key(|s| carried.iter().position(|c| *c == s.paper.id));
             got.into_iter().map(|s| s.paper).collect()
         };
-        for hit in found.hits {
-            if !papers.iter().any(|p| p.id == hit.stored.paper.id) {
+        let model = &self.search.relevance;
+        let answerable = found.answerable(model) || !carried.is_empty();
+        tracing::debug!(
+            relevance = found.relevance,
+            answer_at = model.answer_at,
+            top_cosine = found.top_cosine,
+            candidates = found.hits.len(),
+            "retrieved"
+        );
+        if !answerable || (papers.is_empty() && found.hits.is_empty()) {
+            let nearest = found.hits.into_iter().map(|h| h.stored.paper).collect();
+            return Ok(self.not_covered(nearest, on_text));
+        }
+        // The sources: every hit likely relevant (the best one always), in
+        // rank order, so a question about many papers gets them all.
+        for (i, (hit, judged)) in found.hits.into_iter().zip(&found.judged).enumerate() {
+            let relevant = i == 0 || judged.probability >= model.include_at;
+            if relevant && papers.len() < most && !papers.iter().any(|p| p.id == hit.stored.paper.id) {
                 papers.push(hit.stored.paper);
             }
         }
-
-        let relevant = found.top_relevance >= self.min_relevance() || !carried.is_empty();
-        tracing::debug!(
-            top_relevance = found.top_relevance,
-            min_relevance = self.min_relevance(),
-            candidates = papers.len(),
-            "retrieved"
-        );
-        if !relevant || papers.is_empty() {
-            return Ok(self.not_covered(papers, on_text));
-        }
-        papers.truncate(want);
 
         match &self.llm {
             Some(llm) => self.generate(llm, req, question, papers, on_text).await,
@@ -422,6 +438,7 @@ impl<S: PaperStore> Answerer<S> {
             dropped_citations: vec![],
             truncated: false,
             llm_tokens: 0,
+            support: SupportStats::default(),
         }
     }
 
@@ -476,17 +493,46 @@ impl<S: PaperStore> Answerer<S> {
             gate: CitationGate::new(n),
             shown: String::new(),
         };
+        let check = SupportCheck::new(
+            self.config.support.clone(),
+            &self.lib.dense,
+            &self.lib.bm25,
+            &self.lib.sentences,
+            &papers[..n],
+        )
+        .await
+        .map_err(LibraryError::from)?;
+        let mut support = SupportGate::new(check);
         let mut opening = Opening::default();
-        let result = llm
-            .stream_chat(&system, &user, &mut |delta| match delta {
-                Delta::Text(t) => {
-                    if let Some(released) = opening.feed(t) {
-                        out.push(&released, on_text);
-                    }
-                }
-                Delta::Reasoning(_) => on_text.thinking(),
+        // The model streams into a channel; sentences are checked (which
+        // embeds them) as they complete, while the model keeps writing.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
+        let (system_ref, user_ref) = (&system, &user);
+        let produce = async move {
+            llm.stream_chat(system_ref, user_ref, &mut |delta| {
+                let _ = tx.send(match delta {
+                    Delta::Text(t) => Some(t.to_string()),
+                    Delta::Reasoning(_) => None,
+                });
             })
-            .await;
+            .await
+        };
+        let consume = async {
+            while let Some(event) = rx.recv().await {
+                match event {
+                    Some(t) => {
+                        if let Some(released) = opening.feed(&t) {
+                            let checked = support.push(&released).await?;
+                            out.push(&checked, on_text);
+                        }
+                    }
+                    None => on_text.thinking(),
+                }
+            }
+            Ok::<_, crate::embed::EmbedError>(())
+        };
+        let (result, consumed) = tokio::join!(produce, consume);
+        consumed.map_err(LibraryError::from)?;
         crate::metrics::metrics().tokens("prompt", tokens + system_tokens);
         let completion = match result {
             Ok(c) => {
@@ -508,9 +554,14 @@ impl<S: PaperStore> Answerer<S> {
             return Ok(self.not_covered(papers, on_text));
         }
         if let Some(rest) = opening.finish() {
-            out.push(&rest, on_text);
+            let checked = support.push(&rest).await.map_err(LibraryError::from)?;
+            out.push(&checked, on_text);
         }
+        let tail = support.finish().await.map_err(LibraryError::from)?;
+        out.push(&tail, on_text);
         out.finish(on_text);
+        let mut support = support.stats;
+        support.placeholders += out.gate.placeholders();
         let Validated { gate, shown } = out;
         if !gate.dropped().is_empty() {
             tracing::warn!(
@@ -547,6 +598,7 @@ impl<S: PaperStore> Answerer<S> {
             related,
             dropped_citations: gate.dropped().to_vec(),
             truncated: completion.truncated,
+            support,
             llm_tokens: tokens
                 + system_tokens
                 + budget::count_tokens(&completion.text)
@@ -555,8 +607,8 @@ impl<S: PaperStore> Answerer<S> {
     }
 
     async fn extract(&self, question: &str, papers: Vec<Paper>, on_text: &mut Sink<'_>) -> Result<Answer, AskError> {
-        let top: Vec<&Paper> = papers.iter().take(3).collect();
-        let quotes = extractive::select(&self.lib.dense, question, &top)
+        let top: Vec<&Paper> = papers.iter().collect();
+        let quotes = extractive::select(&self.lib.dense, &self.lib.sentences, question, &top)
             .await
             .map_err(LibraryError::from)?;
         let mut order: Vec<usize> = Vec::new();
@@ -581,6 +633,13 @@ impl<S: PaperStore> Answerer<S> {
                 paper: top[s].clone(),
             })
             .collect();
+        // Quotes are the sources' own sentences: supported by construction.
+        let support = SupportStats {
+            sentences: quotes.len(),
+            supported: quotes.len(),
+            citations_kept: quotes.len(),
+            ..SupportStats::default()
+        };
         Ok(Answer {
             kind: AnswerKind::Extractive,
             text,
@@ -589,6 +648,7 @@ impl<S: PaperStore> Answerer<S> {
             dropped_citations: vec![],
             truncated: false,
             llm_tokens: 0,
+            support,
         })
     }
 }

@@ -46,7 +46,7 @@ pub async fn run(app: &App, args: QuickstartArgs) -> anyhow::Result<ExitCode> {
 
     println!("\nsearch: {}", args.query);
     let hits = retrieve::search(&lib, &args.query, &app.config.search.options(5)).await?;
-    super::search::print_hits(&hits, false)?;
+    super::search::print_hits(&hits, None, false)?;
 
     println!("\nask: {}\n", args.question);
     let answerer = app.answerer_over(Arc::new(lib))?;

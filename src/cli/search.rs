@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use paperbot::app::App;
+use paperbot::retrieve::relevance::Judged;
 use paperbot::retrieve::{self, lookup};
 use paperbot::store::{ScoredPaper, SearchMode};
 
@@ -46,22 +47,44 @@ pub async fn run(app: &App, args: SearchArgs) -> anyhow::Result<ExitCode> {
         opts.filter.published_since = Some(retrieve::parse_since(s, Utc::now()).map_err(anyhow::Error::msg)?);
     }
     let lib = app.library().await?;
-    let hits = retrieve::search(&lib, &args.query, &opts).await?;
-    print_hits(&hits, args.json)?;
+    let found = retrieve::search_with_relevance(&lib, &args.query, &opts).await?;
+    print_hits(&found.hits, Some((&found.judged, found.relevance)), args.json)?;
+    if !args.json && !found.hits.is_empty() {
+        let verdict = if found.answerable(&opts.relevance) {
+            "the library likely answers this"
+        } else {
+            "none of these looks relevant to the question"
+        };
+        println!(
+            "\n{verdict} (relevance {:.2}; answers need {:.2})",
+            found.relevance, opts.relevance.answer_at
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print_hits(hits: &[ScoredPaper], json: bool) -> anyhow::Result<()> {
+/// Prints hits; with `judged`, each hit's relevance (the probability that
+/// it is relevant to the question) beside its fused score, and in JSON the
+/// question's (the probability that the library answers it).
+pub fn print_hits(hits: &[ScoredPaper], judged: Option<(&[Judged], f32)>, json: bool) -> anyhow::Result<()> {
+    let judged_at = |i: usize| judged.and_then(|(j, _)| j.get(i));
     if json {
         let rows: Vec<serde_json::Value> = hits
             .iter()
-            .map(|h| {
+            .enumerate()
+            .map(|(i, h)| {
                 let p = &h.stored.paper;
-                serde_json::json!({
+                let mut row = serde_json::json!({
                     "id": p.id, "title": p.title, "score": h.score,
                     "published": p.published, "url": p.link(), "source": p.source,
                     "authors": p.authors, "upvotes": p.upvotes,
-                })
+                });
+                if let Some(j) = judged_at(i) {
+                    row["relevance"] = serde_json::json!(j.probability);
+                    row["question_relevance"] = serde_json::json!(judged.map(|(_, q)| q));
+                    row["evidence"] = serde_json::to_value(j.evidence).unwrap_or_default();
+                }
+                row
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -76,7 +99,16 @@ pub fn print_hits(hits: &[ScoredPaper], json: bool) -> anyhow::Result<()> {
             .published
             .map(|d| format!(" ({})", d.format("%Y-%m-%d")))
             .unwrap_or_default();
-        println!("{:>2}. {}{date}  [score {:.4}]", i + 1, p.title, h.score);
+        match judged_at(i) {
+            Some(j) => println!(
+                "{:>2}. {}{date}  [score {:.4}, relevance {:.2}]",
+                i + 1,
+                p.title,
+                h.score,
+                j.probability
+            ),
+            None => println!("{:>2}. {}{date}  [score {:.4}]", i + 1, p.title, h.score),
+        }
         if let Some(link) = p.link() {
             println!("    {link}");
         }
@@ -97,6 +129,6 @@ pub async fn related(app: &App, args: RelatedArgs) -> anyhow::Result<ExitCode> {
     }
     let opts = app.config.search.options(args.k.unwrap_or(app.config.search.k));
     let hits = retrieve::related(&lib, &paper.paper.id, &opts).await?;
-    print_hits(&hits, args.json)?;
+    print_hits(&hits, None, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,6 @@ pub mod schedule;
 use chrono::{DateTime, Utc};
 
 use crate::answer::citations::CitationGate;
-use crate::answer::extractive;
 use crate::answer::llm::{LlmClient, LlmError};
 use crate::answer::prompts::{PromptError, Prompts, SourceDoc};
 use crate::library::{Library, LibraryError};
@@ -138,7 +137,7 @@ pub fn tldr(p: &Paper) -> String {
     if let Some(s) = p.summary.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         return s.to_string();
     }
-    extractive::sentences(&p.abstract_text)
+    crate::text::sentences(&p.abstract_text)
         .into_iter()
         .next()
         .unwrap_or_default()

@@ -476,6 +476,7 @@ mod tests {
             dropped_citations: vec![],
             truncated: false,
             llm_tokens: 0,
+            support: Default::default(),
         };
         let embeds = answer_embeds("q?", &answer, "85 papers indexed", "answers by m");
         let mut sources = 0;

@@ -9,6 +9,7 @@ pub mod encoder;
 pub mod minilm;
 pub mod model;
 pub mod openai;
+pub mod sentences;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use bm25::Bm25;
+pub use sentences::{PaperSentences, SentenceVectors};
 
 use crate::secret::Secret;
 

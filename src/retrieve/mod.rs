@@ -1,8 +1,11 @@
 //! Retrieval: a question in, ranked papers out. Embeds the query both ways
 //! and lets the store fuse dense and BM25 candidates (reciprocal rank
-//! fusion); [`lookup`] finds one paper by id, URL or title.
+//! fusion); [`relevance`] judges whether each hit is relevant at all;
+//! [`lookup`] finds one paper by id, URL or title.
 
+pub mod field_idf;
 pub mod lookup;
+pub mod relevance;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +14,7 @@ use tracing::Instrument;
 use crate::library::{Library, LibraryError};
 use crate::paper::PaperId;
 use crate::store::{PaperStore, ScoredPaper, SearchFilter, SearchMode, SearchRequest};
+use relevance::{Evidence, Judged, QuestionEvidence, RelevanceModel};
 
 /// `[search]` in the configuration: how every path that searches searches.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,9 +25,11 @@ pub struct SearchConfig {
     pub mode: SearchMode,
     /// Candidates each retriever contributes to fusion.
     pub prefetch: usize,
-    /// Below this cosine for the best dense match, nothing in the library is
-    /// relevant (calibrated with `paperbot eval`).
+    /// Digest topics: a paper whose cosine with the topic is below this is
+    /// off topic. (Questions are judged by `relevance`.)
     pub min_relevance: f32,
+    /// Whether a question's hits are relevant at all (`[search.relevance]`).
+    pub relevance: RelevanceModel,
 }
 
 impl Default for SearchConfig {
@@ -33,6 +39,7 @@ impl Default for SearchConfig {
             mode: SearchMode::Hybrid,
             prefetch: 50,
             min_relevance: 0.35,
+            relevance: RelevanceModel::default(),
         }
     }
 }
@@ -50,6 +57,7 @@ impl SearchConfig {
             mode: self.mode,
             prefetch: self.prefetch,
             filter: SearchFilter::default(),
+            relevance: self.relevance.clone(),
         }
     }
 }
@@ -61,6 +69,7 @@ pub struct SearchOptions {
     pub mode: SearchMode,
     pub prefetch: usize,
     pub filter: SearchFilter,
+    pub relevance: RelevanceModel,
 }
 
 impl Default for SearchOptions {
@@ -88,23 +97,70 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>
     now.checked_sub_signed(span).ok_or_else(expected)
 }
 
-/// Ranked papers for a free-text question.
+/// Ranked papers for a free-text question (not judged: see
+/// [`search_with_relevance`]).
 pub async fn search<S: PaperStore>(
     lib: &Library<S>,
     query: &str,
     opts: &SearchOptions,
 ) -> Result<Vec<ScoredPaper>, LibraryError> {
-    Ok(search_with_relevance(lib, query, opts).await?.hits)
+    let span = tracing::info_span!("search", mode = ?opts.mode, k = opts.k);
+    async {
+        let dense = lib.dense.embed_query(query).await?;
+        let sparse = lib.bm25.query(&with_name_parts(query));
+        ranked(lib, query, &dense, &sparse, opts, opts.mode, opts.k.max(1)).await
+    }
+    .instrument(span)
+    .await
 }
 
-/// Hits plus how relevant the best paper is at all.
+/// One store search (`mode`, `limit`) with the options' filter and
+/// prefetch; hybrid results put a paper the question names first.
+async fn ranked<S: PaperStore>(
+    lib: &Library<S>,
+    query: &str,
+    dense: &[f32],
+    sparse: &crate::store::SparseVec,
+    opts: &SearchOptions,
+    mode: SearchMode,
+    limit: usize,
+) -> Result<Vec<ScoredPaper>, LibraryError> {
+    let mut hits = lib
+        .store
+        .search(SearchRequest {
+            dense: dense.to_vec(),
+            sparse: sparse.clone(),
+            mode,
+            limit,
+            prefetch: opts.prefetch.max(opts.k),
+            filter: opts.filter.clone(),
+        })
+        .await?;
+    if mode == SearchMode::Hybrid {
+        promote_named_papers(query, &mut hits);
+    }
+    Ok(hits)
+}
+
+/// Hits, each judged for relevance.
 #[derive(Debug, Clone)]
 pub struct SearchResult {
     pub hits: Vec<ScoredPaper>,
-    /// Cosine similarity of the best dense match (−1..1). Fusion scores are
-    /// rank-based and say nothing about relevance; this does, so callers
-    /// compare it with a calibrated threshold to say "nothing relevant".
-    pub top_relevance: f32,
+    /// One per hit, in the same order.
+    pub judged: Vec<Judged>,
+    /// The best evidence among the hits.
+    pub question: QuestionEvidence,
+    /// How likely the library answers the question (the question model).
+    pub relevance: f32,
+    /// Cosine of the best dense match (−1..1), for reports.
+    pub top_cosine: f32,
+}
+
+impl SearchResult {
+    /// Whether anything found is relevant enough to answer from.
+    pub fn answerable(&self, model: &RelevanceModel) -> bool {
+        self.relevance >= model.answer_at
+    }
 }
 
 pub async fn search_with_relevance<S: PaperStore>(
@@ -112,35 +168,105 @@ pub async fn search_with_relevance<S: PaperStore>(
     query: &str,
     opts: &SearchOptions,
 ) -> Result<SearchResult, LibraryError> {
-    let span = tracing::info_span!("search", mode = ?opts.mode, k = opts.k);
+    let span = tracing::info_span!("search_judged", mode = ?opts.mode, k = opts.k);
     async {
         let dense = lib.dense.embed_query(query).await?;
-        let sparse = lib.bm25.query(query);
-        let request = |mode, limit| SearchRequest {
-            dense: dense.clone(),
-            sparse: sparse.clone(),
-            mode,
-            limit,
-            prefetch: opts.prefetch.max(opts.k),
-            filter: opts.filter.clone(),
-        };
-        let mut hits = lib.store.search(request(opts.mode, opts.k.max(1))).await?;
-        if opts.mode == SearchMode::Hybrid {
-            promote_named_papers(query, &mut hits);
-        }
-        let top_relevance = match (opts.mode, hits.first()) {
-            (SearchMode::Dense, Some(h)) => h.score,
-            _ => lib
-                .store
-                .search(request(SearchMode::Dense, 1))
-                .await?
-                .first()
-                .map_or(-1.0, |h| h.score),
-        };
-        Ok(SearchResult { hits, top_relevance })
+        let sparse = lib.bm25.query(&with_name_parts(query));
+        let prefetch = opts.prefetch.max(opts.k);
+        let hits = ranked(lib, query, &dense, &sparse, opts, opts.mode, opts.k.max(1)).await?;
+        // Each retriever's own ranking, for the evidence.
+        let dense_ranked = ranked(lib, query, &dense, &sparse, opts, SearchMode::Dense, prefetch).await?;
+        let sparse_ranked = ranked(lib, query, &dense, &sparse, opts, SearchMode::Sparse, prefetch).await?;
+        let judged = judge(
+            lib,
+            query,
+            &dense,
+            &sparse,
+            &hits,
+            &dense_ranked,
+            &sparse_ranked,
+            &opts.relevance,
+        )
+        .await?;
+        let evidence: Vec<Evidence> = judged.iter().map(|j| j.evidence).collect();
+        let question = QuestionEvidence::of(&evidence);
+        Ok(SearchResult {
+            hits,
+            judged,
+            relevance: opts.relevance.question_probability(&question),
+            question,
+            top_cosine: dense_ranked.first().map_or(-1.0, |h| h.score),
+        })
     }
     .instrument(span)
     .await
+}
+
+/// The evidence for each hit and the model's verdict on it.
+async fn judge<S: PaperStore>(
+    lib: &Library<S>,
+    query: &str,
+    dense: &[f32],
+    sparse: &crate::store::SparseVec,
+    hits: &[ScoredPaper],
+    dense_ranked: &[ScoredPaper],
+    sparse_ranked: &[ScoredPaper],
+    model: &RelevanceModel,
+) -> Result<Vec<Judged>, LibraryError> {
+    let rank_of = |list: &[ScoredPaper], id: &PaperId| list.iter().position(|h| h.stored.paper.id == *id);
+    let best_cosine = dense_ranked.first().map_or(0.0, |h| h.score);
+    let floor_cosine = dense_ranked.last().map_or(0.0, |h| h.score);
+    let terms: std::collections::HashSet<u32> = sparse.indices.iter().copied().collect();
+    let rarity: f32 = terms.iter().map(|&t| field_idf::idf(t)).sum();
+    let names = crate::text::coined_names(query);
+    let papers: Vec<&crate::paper::Paper> = hits.iter().map(|h| &h.stored.paper).collect();
+    let sentences = lib.sentences.of(&lib.dense, &papers).await?;
+    Ok(hits
+        .iter()
+        .zip(sentences)
+        .map(|(h, sents)| {
+            let id = &h.stored.paper.id;
+            let dense_rank = rank_of(dense_ranked, id);
+            // Beyond the dense candidates its cosine is at most the last one's.
+            let cosine = dense_rank.map_or(floor_cosine, |r| dense_ranked[r].score);
+            let text = h.stored.paper.embedding_text();
+            let doc = lib.bm25.document(&text);
+            let shared: Vec<u32> = doc.indices.iter().copied().filter(|t| terms.contains(t)).collect();
+            let coverage = if terms.is_empty() {
+                0.0
+            } else {
+                shared.len() as f32 / terms.len() as f32
+            };
+            let rare_coverage = if rarity > 0.0 {
+                shared.iter().map(|&t| field_idf::idf(t)).sum::<f32>() / rarity
+            } else {
+                0.0
+            };
+            let missing_rare = terms
+                .iter()
+                .filter(|t| !shared.contains(t))
+                .map(|&t| field_idf::idf(t) / field_idf::max_idf())
+                .fold(0.0, f32::max);
+            let named = names
+                .iter()
+                .any(|n| text.split(|c: char| !c.is_alphanumeric()).any(|w| w == n));
+            let evidence = Evidence {
+                cosine,
+                sentence: sents.best(dense).map_or(cosine, |(_, c)| c),
+                coverage,
+                dense_rank: dense_rank.map_or(0.0, |r| 1.0 / (r + 1) as f32),
+                sparse_rank: rank_of(sparse_ranked, id).map_or(0.0, |r| 1.0 / (r + 1) as f32),
+                lead: cosine - best_cosine,
+                rare_coverage,
+                named: f32::from(u8::from(named)),
+                missing_rare,
+            };
+            Judged {
+                evidence,
+                probability: model.paper_probability(&evidence),
+            }
+        })
+        .collect())
 }
 
 /// Papers most like `id`, by its own stored vectors.
@@ -165,25 +291,32 @@ pub async fn related<S: PaperStore>(
     Ok(lib.store.search(request).await?)
 }
 
-/// Common field acronyms: in a question they name a topic, not a paper.
-const GENERIC_ACRONYMS: &[&str] = &[
-    "AI", "API", "APIS", "COT", "DPO", "GPT", "LLM", "LLMS", "MLLM", "MLLMS", "NLP", "PPO", "QA", "RAG", "RL", "RLHF",
-    "SFT", "VLM", "VLMS", "ML", "LM", "LMS", "SOTA",
-];
-
-/// Words that look coined: an inner capital (`ProcessBench`, `TMGBench`) or
-/// an all-caps run of three or more letters (`GUARD`), minus field acronyms.
-fn coined_names(query: &str) -> Vec<String> {
-    query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 3)
-        .filter(|w| {
-            let inner_cap = w.chars().skip(1).any(char::is_uppercase) && w.chars().any(char::is_lowercase);
-            let all_caps = w.chars().filter(|c| c.is_alphabetic()).count() >= 3 && !w.chars().any(char::is_lowercase);
-            (inner_cap || all_caps) && !GENERIC_ACRONYMS.contains(&w.to_uppercase().as_str())
-        })
-        .map(str::to_string)
-        .collect()
+/// The question plus the parts of its coined names (`AlpacaEval` →
+/// `Alpaca Eval`, `TabMWP` → `Tab MWP`), for BM25: abstracts spell names
+/// apart as often as together.
+pub fn with_name_parts(query: &str) -> String {
+    let mut out = query.to_string();
+    for name in crate::text::coined_names(query) {
+        let chars: Vec<char> = name.chars().collect();
+        let mut parts = String::new();
+        for (i, &c) in chars.iter().enumerate() {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let next = chars.get(i + 1);
+            let boundary = prev.is_some_and(|p| {
+                (p.is_lowercase() && c.is_uppercase())
+                    || (p.is_uppercase() && c.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+            });
+            if boundary {
+                parts.push(' ');
+            }
+            parts.push(c);
+        }
+        if parts != name {
+            out.push(' ');
+            out.push_str(&parts);
+        }
+    }
+    out
 }
 
 /// Title-aware ranking: a question that names a paper ("what does the
@@ -194,7 +327,7 @@ fn coined_names(query: &str) -> Vec<String> {
 /// Matching is case-sensitive: a question about the MATH dataset does not
 /// name a paper whose title says "Math".
 pub fn promote_named_papers(query: &str, hits: &mut Vec<ScoredPaper>) {
-    let names = coined_names(query);
+    let names = crate::text::coined_names(query);
     if names.is_empty() {
         return;
     }
@@ -232,14 +365,17 @@ mod tests {
     }
 
     #[test]
-    fn coined_names_ignore_field_acronyms() {
-        assert_eq!(coined_names("How well does o1-mini do on TMGBench?"), ["TMGBench"]);
-        assert!(coined_names("a DPO-style objective, LLM-as-a-judge").is_empty());
+    fn coined_names_are_also_searched_in_parts() {
+        assert_eq!(with_name_parts("AlpacaEval results"), "AlpacaEval results Alpaca Eval");
+        assert_eq!(with_name_parts("TabMWP and GSM8K"), "TabMWP and GSM8K Tab MWP");
+        assert_eq!(with_name_parts("plain words"), "plain words");
+    }
+
+    #[test]
+    fn a_field_acronym_is_not_a_name() {
         let mut hits = vec![hit("Other"), hit("Tabular Math Word Problems")];
         promote_named_papers("gains on MATH and GSM8K", &mut hits);
         assert_eq!(hits[0].stored.paper.title, "Other", "case-sensitive: MATH is not Math");
-        assert_eq!(coined_names("what does GUARD find about LLMs and RAG?"), ["GUARD"]);
-        assert!(coined_names("which papers study reward hacking in RLHF with DPO?").is_empty());
     }
 
     #[test]

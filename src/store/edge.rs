@@ -42,6 +42,31 @@ pub struct EdgeStore {
     _lock: File,
 }
 
+/// qdrant-edge flushes a shard when it is dropped and panics if that fails
+/// (its directory was removed, the disk is full). A panic while a task is
+/// being torn down aborts the process, so the shards are dropped here, the
+/// panic caught and logged; a shard whose directory is gone is leaked
+/// instead (there is nothing left to flush it to).
+impl Drop for EdgeStore {
+    fn drop(&mut self) {
+        let shards = [
+            (self.dir.clone(), self.shard.get_mut().ok().and_then(Option::take)),
+            (self.state_dir.clone(), self.state.get_mut().ok().and_then(Option::take)),
+        ];
+        for (dir, shard) in shards {
+            let Some(shard) = shard else { continue };
+            if !dir.exists() {
+                tracing::warn!(dir = %dir.display(), "the store's directory is gone; its last writes are lost");
+                std::mem::forget(shard);
+                continue;
+            }
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(shard))).is_err() {
+                tracing::error!(dir = %dir.display(), "flushing the store on close failed");
+            }
+        }
+    }
+}
+
 impl EdgeStore {
     /// Opens (without creating) the library under `data_dir`.
     pub fn open(data_dir: &Path) -> StoreResult<EdgeStore> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::fake_llm::{FakeLlm, Reply, Seen};
 use paperbot::answer::llm::{LlmClient, LlmConfig, LlmError};
 use paperbot::answer::prompts::Prompts;
+use paperbot::answer::support::SupportMode;
 use paperbot::answer::{Answer, AnswerConfig, AnswerKind, Answerer, AskError, AskRequest, Progress, Turn};
 use paperbot::library::Library;
 use paperbot::retrieve::SearchConfig;
@@ -110,7 +111,8 @@ async fn a_good_answer_streams_and_every_citation_maps_to_a_given_paper() {
         "], and both are discussed together [2, 1].",
     ])])
     .await;
-    let a = answerer(Some(&llm), |_, _| {}).await;
+    // Citations and streaming only: the support check has its own tests.
+    let a = answerer(Some(&llm), |_, ac| ac.support.mode = SupportMode::Off).await;
     let (result, streamed) = ask(&a, question(REWARD)).await;
     let answer = result.unwrap();
     let seen = &llm.seen()[0];
@@ -151,7 +153,11 @@ async fn a_good_answer_streams_and_every_citation_maps_to_a_given_paper() {
         "{prompt}"
     );
     let titles: Vec<String> = seen.sources().into_iter().map(|(_, t)| t).collect();
-    assert_eq!(titles.len(), AnswerConfig::default().sources);
+    // As many sources as are likely relevant, within `answer.sources`.
+    assert!(
+        (2..=AnswerConfig::default().sources).contains(&titles.len()),
+        "{titles:?}"
+    );
     assert!(
         titles
             .iter()
@@ -280,10 +286,8 @@ async fn a_stream_cut_mid_way_is_an_error_and_only_valid_text_was_shown() {
     };
     assert!(matches!(error, LlmError::StreamBroken { .. }), "{error:?}");
     assert_eq!(partial, &streamed);
-    assert!(
-        streamed.starts_with("Partial answer [1]. More") && !streamed.contains('9'),
-        "{streamed}"
-    );
+    // The sentence being written when the stream broke is held back.
+    assert_eq!(streamed, "Partial answer [1].");
     assert_eq!(err.user_message(), "The answer broke off mid-way. Please ask again.");
 }
 
@@ -323,7 +327,7 @@ async fn a_first_token_slower_than_the_timeout_times_out() {
 async fn an_empty_answer_is_an_error_not_a_silent_reply() {
     let llm = FakeLlm::start(vec![
         Reply::text(&["   "]),
-        Reply::text(&["[8]"]), // only an invalid citation: nothing left to show
+        Reply::text(&["[40]"]), // only an invalid citation: nothing left to show
     ])
     .await;
     let a = answerer(Some(&llm), |_, _| {}).await;
@@ -482,8 +486,8 @@ async fn offline_mode_quotes_abstract_sentences_each_cited() {
     assert_eq!(answer.kind, AnswerKind::Extractive);
     assert_eq!(streamed, answer.text);
     let lines: Vec<&str> = answer.text.lines().collect();
-    assert!(!lines.is_empty() && lines.len() <= 4, "{lines:?}");
-    for line in lines {
+    assert!(!lines.is_empty() && lines.len() <= 8, "{lines:?}");
+    for line in &lines {
         let (sentence, n) = line.strip_prefix("- ").unwrap().rsplit_once(" [").unwrap();
         let n: u32 = n.trim_end_matches(']').parse().unwrap();
         let cited = answer.citations.iter().find(|c| c.n == n).expect("cited");
@@ -493,6 +497,9 @@ async fn offline_mode_quotes_abstract_sentences_each_cited() {
         );
     }
     assert!(answer.text.to_lowercase().contains("reward hacking"), "{}", answer.text);
+    // Only sentences about the question are quoted, one per source when
+    // there are many sources.
+    assert!(lines.iter().all(|l| l.to_lowercase().contains("reward")), "{lines:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -105,6 +105,8 @@ fn ask_in_the_terminal(data: &Path) {
             .env("PAPERBOT_LLM__BASE_URL", llm.base_url())
             .env("PAPERBOT_LLM__MODEL", "fake-model")
             .env("PAPERBOT_LLM_API_KEY", key)
+            // Scripted text no paper supports: this is about citations and secrets.
+            .env("PAPERBOT_ANSWER__SUPPORT__MODE", "off")
             .env("PAPERBOT_LOG", "trace")
             .output()
             .unwrap()

@@ -19,6 +19,15 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
+/// The bot's answer settings here: the fake LLM's scripted answers are
+/// about streaming and rendering, and no paper supports them, so the
+/// sentence support check (tested in `answer.rs`) is off.
+fn answer_config() -> AnswerConfig {
+    let mut c = AnswerConfig::default();
+    c.support.mode = paperbot::answer::support::SupportMode::Off;
+    c
+}
+
 const T: Duration = Duration::from_secs(20);
 const REWARD: &str = "which papers study reward hacking?";
 
@@ -90,7 +99,7 @@ async fn start_with(
         lib,
         Prompts::builtin().unwrap(),
         LlmClient::from_config(&lc, None).unwrap(),
-        AnswerConfig::default(),
+        answer_config(),
         SearchConfig::default(),
     );
     let mut dc = DiscordConfig {
@@ -409,7 +418,8 @@ async fn a_rate_limited_edit_is_retried_by_serenitys_ratelimiter() {
         .await;
     run.fake
         .wait_for("the final answer", T, |c| {
-            is_original_edit(c) && embed_text(&c.body).contains("Covered [1].")
+            // Delivered: the 429 carries the same body.
+            is_original_edit(c) && c.status == 200 && embed_text(&c.body).contains("Covered [1].")
         })
         .await;
     let edits: Vec<RestCall> = run.fake.requests().into_iter().filter(is_original_edit).collect();
@@ -910,7 +920,7 @@ async fn only_the_process_owning_the_guilds_shard_posts_and_the_overview_is_cite
             run.bot.answerer.library().clone(),
             Prompts::builtin().unwrap(),
             LlmClient::from_config(&lc, None).unwrap(),
-            AnswerConfig::default(),
+            answer_config(),
             SearchConfig::default(),
         );
         let config = DiscordConfig {
@@ -1527,7 +1537,7 @@ async fn two_processes_that_both_own_a_subscription_post_its_digest_once() {
             run.bot.answerer.library().clone(),
             Prompts::builtin().unwrap(),
             None,
-            AnswerConfig::default(),
+            answer_config(),
             SearchConfig::default(),
         );
         let bot = Bot::new(

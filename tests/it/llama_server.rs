@@ -110,4 +110,30 @@ fn ask_works_against_llama_cpp_server() {
         gate.dropped()
     );
     assert_eq!(cited, (1..=cited.len() as u64).collect::<Vec<_>>());
+
+    // The whole answer path on held-out questions (test split), a few of
+    // each kind: print the table; assert only what a 135M model can meet —
+    // no invalid citation or placeholder is ever shown.
+    let questions: Vec<String> = std::fs::read_to_string(crate::support::repo().join("tests/eval/heldout.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"split\": \"test\""))
+        .map(str::to_string)
+        .collect();
+    let mut picked = Vec::new();
+    for kind in ["paraphrase", "title", "multi", "offcorpus"] {
+        let of_kind = questions
+            .iter()
+            .filter(|l| l.contains(&format!("\"kind\": \"{kind}\"")));
+        picked.extend(of_kind.take(3).cloned());
+    }
+    let file = tmp.path().join("questions.jsonl");
+    std::fs::write(&file, picked.join("\n")).unwrap();
+    let out = paperbot(&["eval", "--answers", file.to_str().unwrap()]);
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "an invalid citation was shown: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,0 +1,413 @@
+//! Is anything in the library relevant to a question, and which papers?
+//!
+//! Fusion scores are rank-based and say nothing about relevance, and one
+//! absolute cosine cut drifts as the library grows: at 100k papers some
+//! neighbour is always close to any question in the field. So the
+//! candidates are judged on evidence that they are about *this* question:
+//! cosines of the abstract and of its best sentence, how many of the
+//! question's terms — weighted by how rare they are in the field — a paper
+//! has, whether it lacks the question's rarest term, whether it has a name
+//! the question uses, and whether the dense and BM25 retrievers agree.
+//!
+//! Two small logistic models over that evidence, fitted by `paperbot eval
+//! --calibrate` on questions they are never reported on:
+//! - the **question** model looks at the best evidence among the candidates
+//!   and says whether the question is answerable from the library at all;
+//! - the **paper** model says which candidates are relevant, so an answer's
+//!   sources are all of those (a question about many papers gets many).
+
+use serde::{Deserialize, Serialize};
+
+use crate::logistic::sigmoid;
+
+/// What is known about one candidate paper for one question.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Cosine of the question and the paper's title + abstract.
+    pub cosine: f32,
+    /// Best cosine of the question and one sentence of the paper (its title
+    /// counts): a question about one detail matches one sentence well.
+    pub sentence: f32,
+    /// Share of the question's terms (stemmed, stop words out) that occur
+    /// in the paper's title or abstract.
+    pub coverage: f32,
+    /// 1 / rank among the dense candidates (0 beyond them).
+    pub dense_rank: f32,
+    /// 1 / rank among the BM25 candidates (0 beyond them).
+    pub sparse_rank: f32,
+    /// This paper's cosine minus the best candidate's (≤ 0).
+    pub lead: f32,
+    /// Like `coverage`, each term weighted by how rare it is in the field
+    /// ([`super::field_idf`]): does the paper have what is distinctive
+    /// about the question?
+    pub rare_coverage: f32,
+    /// 1 when the question uses a coined name (`OmegaPRM`, `AlpacaEval`)
+    /// that the paper's title or abstract has.
+    pub named: f32,
+    /// How rare (field IDF, scaled to 0..1) the rarest question term the
+    /// paper lacks is: an off-topic neighbour shares the common words and
+    /// misses the one that matters.
+    pub missing_rare: f32,
+}
+
+/// The best evidence among a question's candidates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuestionEvidence {
+    /// Best sentence cosine of any candidate.
+    pub sentence: f32,
+    /// Best field-weighted term coverage of any candidate.
+    pub rare_coverage: f32,
+    /// Best abstract cosine in the library.
+    pub cosine: f32,
+    /// The smallest `missing_rare` of any candidate: some paper has even
+    /// the question's rarest terms.
+    pub missing_rare: f32,
+    /// Some candidate has a name the question uses.
+    pub named: f32,
+    /// The dense and BM25 retrievers put the same paper first.
+    pub agree: f32,
+    /// Sentence cosine of the first hit.
+    pub first_sentence: f32,
+}
+
+impl QuestionEvidence {
+    /// From the candidates' evidence, in rank order.
+    pub fn of(papers: &[Evidence]) -> QuestionEvidence {
+        let max = |f: fn(&Evidence) -> f32| papers.iter().map(f).fold(0.0, f32::max);
+        let first = papers.first().copied().unwrap_or_default();
+        let agree = papers.iter().any(|e| e.dense_rank == 1.0 && e.sparse_rank == 1.0);
+        QuestionEvidence {
+            sentence: max(|e| e.sentence),
+            rare_coverage: max(|e| e.rare_coverage),
+            cosine: max(|e| e.cosine),
+            missing_rare: papers.iter().map(|e| e.missing_rare).fold(1.0, f32::min),
+            named: max(|e| e.named),
+            agree: f32::from(u8::from(agree)),
+            first_sentence: first.sentence,
+        }
+    }
+
+    fn features(&self) -> [f32; 7] {
+        [
+            self.sentence,
+            self.rare_coverage,
+            self.cosine,
+            self.missing_rare,
+            self.named,
+            self.agree,
+            self.first_sentence,
+        ]
+    }
+}
+
+impl Evidence {
+    fn features(&self) -> [f32; 9] {
+        [
+            self.cosine,
+            self.sentence,
+            self.coverage,
+            self.dense_rank,
+            self.sparse_rank,
+            self.lead,
+            self.rare_coverage,
+            self.named,
+            self.missing_rare,
+        ]
+    }
+}
+
+/// `[search.relevance.question]`: weights of the question model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuestionWeights {
+    pub bias: f32,
+    pub sentence: f32,
+    pub rare_coverage: f32,
+    pub cosine: f32,
+    pub missing_rare: f32,
+    pub named: f32,
+    pub agree: f32,
+    pub first_sentence: f32,
+}
+
+/// `[search.relevance.paper]`: weights of the paper model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaperWeights {
+    pub bias: f32,
+    pub cosine: f32,
+    pub sentence: f32,
+    pub coverage: f32,
+    pub dense_rank: f32,
+    pub sparse_rank: f32,
+    pub lead: f32,
+    pub rare_coverage: f32,
+    pub named: f32,
+    pub missing_rare: f32,
+}
+
+impl QuestionWeights {
+    const NAMES: [&'static str; 7] = [
+        "sentence",
+        "rare_coverage",
+        "cosine",
+        "missing_rare",
+        "named",
+        "agree",
+        "first_sentence",
+    ];
+
+    fn weights(&self) -> [f32; 7] {
+        [
+            self.sentence,
+            self.rare_coverage,
+            self.cosine,
+            self.missing_rare,
+            self.named,
+            self.agree,
+            self.first_sentence,
+        ]
+    }
+
+    fn from_fit(f: &crate::logistic::Fit) -> QuestionWeights {
+        let w = |j: usize| f.weights.get(j).copied().unwrap_or(0.0) as f32;
+        QuestionWeights {
+            bias: f.bias as f32,
+            sentence: w(0),
+            rare_coverage: w(1),
+            cosine: w(2),
+            missing_rare: w(3),
+            named: w(4),
+            agree: w(5),
+            first_sentence: w(6),
+        }
+    }
+}
+
+impl PaperWeights {
+    const NAMES: [&'static str; 9] = [
+        "cosine",
+        "sentence",
+        "coverage",
+        "dense_rank",
+        "sparse_rank",
+        "lead",
+        "rare_coverage",
+        "named",
+        "missing_rare",
+    ];
+
+    fn weights(&self) -> [f32; 9] {
+        [
+            self.cosine,
+            self.sentence,
+            self.coverage,
+            self.dense_rank,
+            self.sparse_rank,
+            self.lead,
+            self.rare_coverage,
+            self.named,
+            self.missing_rare,
+        ]
+    }
+
+    fn from_fit(f: &crate::logistic::Fit) -> PaperWeights {
+        let w = |j: usize| f.weights.get(j).copied().unwrap_or(0.0) as f32;
+        PaperWeights {
+            bias: f.bias as f32,
+            cosine: w(0),
+            sentence: w(1),
+            coverage: w(2),
+            dense_rank: w(3),
+            sparse_rank: w(4),
+            lead: w(5),
+            rare_coverage: w(6),
+            named: w(7),
+            missing_rare: w(8),
+        }
+    }
+}
+
+/// `[search.relevance]`: the two fitted models and their decision points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelevanceModel {
+    /// A question is answered when the question model gives at least this.
+    pub answer_at: f32,
+    /// A candidate joins an answer's sources when the paper model gives at
+    /// least this (the best candidate always does).
+    pub include_at: f32,
+    pub question: QuestionWeights,
+    pub paper: PaperWeights,
+}
+
+impl Default for QuestionWeights {
+    fn default() -> Self {
+        RelevanceModel::default().question
+    }
+}
+
+impl Default for PaperWeights {
+    fn default() -> Self {
+        RelevanceModel::default().paper
+    }
+}
+
+impl Default for RelevanceModel {
+    /// Fitted with `paperbot eval tests/eval/heldout.jsonl --split calib
+    /// --calibrate` on all-MiniLM-L6-v2 and the sample corpus.
+    fn default() -> Self {
+        RelevanceModel {
+            answer_at: 0.268,
+            include_at: 0.036,
+            question: QuestionWeights {
+                bias: -22.909,
+                sentence: 12.781,
+                rare_coverage: 15.025,
+                cosine: -3.939,
+                missing_rare: 5.786,
+                named: 6.883,
+                agree: 2.721,
+                first_sentence: 13.966,
+            },
+            paper: PaperWeights {
+                bias: -6.944,
+                cosine: -2.168,
+                sentence: 12.029,
+                coverage: -1.746,
+                dense_rank: 2.150,
+                sparse_rank: 3.816,
+                lead: -0.449,
+                rare_coverage: 6.191,
+                named: 2.148,
+                missing_rare: -3.384,
+            },
+        }
+    }
+}
+
+fn score<const D: usize>(bias: f32, w: [f32; D], x: [f32; D]) -> f32 {
+    sigmoid(f64::from(bias + w.iter().zip(x).map(|(w, x)| w * x).sum::<f32>())) as f32
+}
+
+fn rows<const D: usize>(rows: impl Iterator<Item = ([f32; D], bool)>) -> Vec<(Vec<f64>, bool)> {
+    rows.map(|(x, y)| (x.iter().map(|&v| f64::from(v)).collect(), y))
+        .collect()
+}
+
+impl RelevanceModel {
+    /// Probability that the paper behind `e` is relevant.
+    pub fn paper_probability(&self, e: &Evidence) -> f32 {
+        score(self.paper.bias, self.paper.weights(), e.features())
+    }
+
+    /// Probability that the library answers the question behind `q`.
+    pub fn question_probability(&self, q: &QuestionEvidence) -> f32 {
+        score(self.question.bias, self.question.weights(), q.features())
+    }
+
+    /// Fits the paper model to labelled candidates (see [`crate::logistic`]).
+    pub fn fit_papers(&mut self, labelled: &[(Evidence, bool)]) {
+        let fit = crate::logistic::fit(&rows(labelled.iter().map(|(e, y)| (e.features(), *y))));
+        self.paper = PaperWeights::from_fit(&fit);
+    }
+
+    /// Fits the question model to labelled questions.
+    pub fn fit_questions(&mut self, labelled: &[(QuestionEvidence, bool)]) {
+        let fit = crate::logistic::fit(&rows(labelled.iter().map(|(q, y)| (q.features(), *y))));
+        self.question = QuestionWeights::from_fit(&fit);
+    }
+
+    /// The model as a `[search.relevance]` section for `paperbot.toml`.
+    pub fn to_toml(&self) -> String {
+        let mut out = format!(
+            "[search.relevance]\nanswer_at = {:.3}\ninclude_at = {:.3}\n\n[search.relevance.question]\nbias = {:.3}\n",
+            self.answer_at, self.include_at, self.question.bias
+        );
+        for (name, w) in QuestionWeights::NAMES.iter().zip(self.question.weights()) {
+            out.push_str(&format!("{name} = {w:.3}\n"));
+        }
+        out.push_str(&format!("\n[search.relevance.paper]\nbias = {:.3}\n", self.paper.bias));
+        for (name, w) in PaperWeights::NAMES.iter().zip(self.paper.weights()) {
+            out.push_str(&format!("{name} = {w:.3}\n"));
+        }
+        out
+    }
+}
+
+/// One candidate paper, judged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Judged {
+    pub evidence: Evidence,
+    /// Probability that the paper is relevant to the question.
+    pub probability: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(cosine: f32, coverage: f32) -> Evidence {
+        Evidence {
+            cosine,
+            sentence: cosine + 0.1,
+            coverage,
+            dense_rank: 1.0,
+            sparse_rank: 0.5,
+            lead: 0.0,
+            rare_coverage: coverage,
+            named: 0.0,
+            missing_rare: 1.0 - coverage,
+        }
+    }
+
+    #[test]
+    fn fitting_separates_what_is_separable_and_keeps_the_decision_points() {
+        let mut papers = Vec::new();
+        let mut questions = Vec::new();
+        for i in 0..50 {
+            let t = i as f32 / 50.0;
+            let (good, bad) = (e(0.5 + 0.3 * t, 0.6 + 0.3 * t), e(0.1 + 0.3 * t, 0.1 + 0.3 * t));
+            papers.extend([(good, true), (bad, false)]);
+            questions.extend([
+                (QuestionEvidence::of(&[good, bad]), true),
+                (QuestionEvidence::of(&[bad]), false),
+            ]);
+        }
+        let mut m = RelevanceModel {
+            answer_at: 0.7,
+            ..RelevanceModel::default()
+        };
+        m.fit_papers(&papers);
+        m.fit_questions(&questions);
+        assert_eq!(m.answer_at, 0.7);
+        assert!(
+            papers.iter().all(|(x, y)| (m.paper_probability(x) >= 0.5) == *y),
+            "{m:?}"
+        );
+        assert!(
+            questions.iter().all(|(q, y)| (m.question_probability(q) >= 0.5) == *y),
+            "{m:?}"
+        );
+        let toml = m.to_toml();
+        assert!(toml.starts_with("[search.relevance]\nanswer_at = 0.700"), "{toml}");
+        let back: RelevanceModel = toml::from_str(
+            &toml
+                .replace("[search.relevance]\n", "")
+                .replace("[search.relevance.", "["),
+        )
+        .unwrap();
+        assert!((back.question.sentence - m.question.sentence).abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_best_evidence_among_candidates_speaks_for_the_question() {
+        let q = QuestionEvidence::of(&[e(0.3, 0.2), e(0.6, 0.9)]);
+        assert_eq!(q.cosine, 0.6);
+        assert_eq!(q.first_sentence, 0.4);
+        assert!((q.missing_rare - 0.1).abs() < 1e-6);
+        assert_eq!(q.agree, 0.0);
+        let m = RelevanceModel::default();
+        assert!(m.paper_probability(&e(0.7, 0.8)) > m.paper_probability(&e(0.3, 0.8)));
+    }
+}
