@@ -28,8 +28,7 @@ use llm::{Delta, LlmClient, LlmError};
 use prompts::{NOT_COVERED, PromptError, Prompts, SourceDoc, TurnDoc};
 use support::{SupportCheck, SupportConfig, SupportGate, SupportStats};
 
-/// Candidates judged for an answer; its sources are those likely relevant.
-pub const CANDIDATES: usize = 20;
+use crate::retrieve::relevance::CANDIDATES;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -405,12 +404,21 @@ impl<S: PaperStore> Answerer<S> {
             let nearest = found.hits.into_iter().map(|h| h.stored.paper).collect();
             return Ok(self.not_covered(nearest, on_text));
         }
-        // The sources: every hit likely relevant (the best one always), in
-        // rank order, so a question about many papers gets them all.
-        for (i, (hit, judged)) in found.hits.into_iter().zip(&found.judged).enumerate() {
-            let relevant = i == 0 || judged.probability >= model.include_at;
-            if relevant && papers.len() < most && !papers.iter().any(|p| p.id == hit.stored.paper.id) {
-                papers.push(hit.stored.paper);
+        // The sources: the candidates most likely relevant (the first hit
+        // always), most likely first, so a question about many papers gets
+        // them all and a wide net does not crowd them out.
+        let mut ranked: Vec<(f32, Paper)> = found
+            .hits
+            .into_iter()
+            .zip(&found.judged)
+            .enumerate()
+            .filter(|(i, (_, j))| *i == 0 || j.probability >= model.include_at)
+            .map(|(i, (hit, j))| (if i == 0 { f32::INFINITY } else { j.probability }, hit.stored.paper))
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, paper) in ranked {
+            if papers.len() < most && !papers.iter().any(|p| p.id == paper.id) {
+                papers.push(paper);
             }
         }
 

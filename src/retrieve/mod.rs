@@ -173,10 +173,28 @@ pub async fn search_with_relevance<S: PaperStore>(
         let dense = lib.dense.embed_query(query).await?;
         let sparse = lib.bm25.query(&with_name_parts(query));
         let prefetch = opts.prefetch.max(opts.k);
-        let hits = ranked(lib, query, &dense, &sparse, opts, opts.mode, opts.k.max(1)).await?;
+        // The question is judged on the same number of candidates however
+        // many hits are shown, so `search --k 3` and `ask` agree.
+        let judged_k = opts.k.max(relevance::CANDIDATES);
+        let mut hits = ranked(lib, query, &dense, &sparse, opts, opts.mode, judged_k).await?;
         // Each retriever's own ranking, for the evidence.
         let dense_ranked = ranked(lib, query, &dense, &sparse, opts, SearchMode::Dense, prefetch).await?;
         let sparse_ranked = ranked(lib, query, &dense, &sparse, opts, SearchMode::Sparse, prefetch).await?;
+        // BM25's best are candidates too, fused high or not: a question
+        // about every paper that mentions a term needs them all (on the
+        // calibration questions, all gold papers of 21 of 23 many-paper
+        // questions are among these candidates; 18 with fusion alone).
+        // The question itself is judged on the fused candidates only.
+        let fused = hits.len();
+        if opts.mode == SearchMode::Hybrid {
+            let from_bm25: Vec<ScoredPaper> = sparse_ranked
+                .iter()
+                .take(relevance::BM25_CANDIDATES)
+                .filter(|s| !hits.iter().any(|h| h.stored.paper.id == s.stored.paper.id))
+                .cloned()
+                .collect();
+            hits.extend(from_bm25);
+        }
         let judged = judge(
             lib,
             query,
@@ -188,8 +206,17 @@ pub async fn search_with_relevance<S: PaperStore>(
             &opts.relevance,
         )
         .await?;
-        let evidence: Vec<Evidence> = judged.iter().map(|j| j.evidence).collect();
+        let evidence: Vec<Evidence> = judged.iter().take(fused).map(|j| j.evidence).collect();
         let question = QuestionEvidence::of(&evidence);
+        // Asked for at least the candidates (answers, eval): all of them.
+        let shown = if opts.k >= relevance::CANDIDATES {
+            hits.len()
+        } else {
+            opts.k.max(1)
+        };
+        let mut judged = judged;
+        hits.truncate(shown);
+        judged.truncate(shown);
         Ok(SearchResult {
             hits,
             judged,

@@ -309,7 +309,7 @@ async fn a_first_token_slower_than_the_timeout_times_out() {
     let llm = FakeLlm::start(vec![Reply::Stream {
         pieces: vec!["too late [1].".into()],
         finish: "stop",
-        first_delay: Duration::from_secs(5),
+        first_delay: Duration::from_secs(30),
         gap: Duration::ZERO,
     }])
     .await;
@@ -318,7 +318,8 @@ async fn a_first_token_slower_than_the_timeout_times_out() {
     let (result, streamed) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
     assert!(matches!(llm_error(&err), LlmError::Timeout { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    // Far sooner than the first token (retrieval comes first and is slower on a busy machine).
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
     assert!(streamed.is_empty());
     assert!(err.user_message().contains("did not answer"));
 }

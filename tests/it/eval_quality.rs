@@ -86,6 +86,13 @@ fn held_out_test_split_relevance_and_offline_answers() {
     assert!(share("offcorpus_declined", "offcorpus") >= 0.88, "{d}");
     assert!(share("answerable_declined", "answerable") <= 0.03, "{d}");
 
+    let heldout2 = crate::support::repo().join("tests/eval/heldout2.jsonl");
+    let r2 = paperbot_json(&data, &["eval", heldout2.to_str().unwrap(), "--json"]);
+    let d2 = &r2["relevance"]["decision"];
+    let share2 = |a: &str, b: &str| d2[a].as_f64().unwrap() / d2[b].as_f64().unwrap();
+    assert!(share2("offcorpus_declined", "offcorpus") >= 0.93, "{d2}");
+    assert!(share2("answerable_declined", "answerable") <= 0.04, "{d2}");
+
     let a = paperbot_json(&data, &["eval", "--answers", heldout, "--split", "test", "--json"]);
     let t = &a["tally"];
     eprintln!("{}", serde_json::to_string_pretty(t).unwrap());

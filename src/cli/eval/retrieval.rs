@@ -16,7 +16,7 @@ use paperbot::store::SearchMode;
 use super::EvalArgs;
 
 /// Hits judged per question: the candidates an answer chooses its sources from.
-const CANDIDATES: usize = paperbot::answer::CANDIDATES;
+const CANDIDATES: usize = paperbot::retrieve::relevance::CANDIDATES;
 
 pub async fn run(app: &App, file: &Path, args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let questions = super::questions(file, args.split.as_deref())?;
@@ -150,16 +150,18 @@ impl Decision {
     }
 }
 
-/// The candidates an answer would use: every hit the model includes, and
-/// always the best one, up to `answer.sources`.
+/// The candidates an answer would use: the first hit and those the paper
+/// model includes, most likely first, up to `answer.sources` (as `ask`).
 fn sources(o: &Outcome, model: &RelevanceModel, most: usize) -> Vec<(usize, bool)> {
-    o.judged
+    let mut included: Vec<(f32, usize, bool)> = o
+        .judged
         .iter()
         .enumerate()
         .filter(|(i, (j, _))| *i == 0 || j.probability >= model.include_at)
-        .map(|(i, (_, gold))| (i, *gold))
-        .take(most)
-        .collect()
+        .map(|(i, (j, gold))| (if i == 0 { f32::INFINITY } else { j.probability }, i, *gold))
+        .collect();
+    included.sort_by(|a, b| b.0.total_cmp(&a.0));
+    included.into_iter().take(most).map(|(_, i, gold)| (i, gold)).collect()
 }
 
 impl std::fmt::Display for Decision {
