@@ -38,11 +38,17 @@ pub enum SetupError {
 pub struct App {
     pub config: Config,
     pub secrets: Secrets,
+    /// One per process: it holds arXiv's request gate.
+    fetcher: std::sync::OnceLock<Arc<Fetcher>>,
 }
 
 impl App {
     pub fn new(config: Config, secrets: Secrets) -> App {
-        App { config, secrets }
+        App {
+            config,
+            secrets,
+            fetcher: std::sync::OnceLock::new(),
+        }
     }
 
     /// The configured store (server when `store.qdrant_url` is set; else the
@@ -100,8 +106,13 @@ impl App {
         ))
     }
 
-    pub fn fetcher(&self) -> Result<Fetcher, SourceError> {
-        Fetcher::new(self.config.http.clone())
+    /// The process's fetcher (built once; every caller shares its arXiv gate).
+    pub fn fetcher(&self) -> Result<Arc<Fetcher>, SourceError> {
+        if let Some(f) = self.fetcher.get() {
+            return Ok(f.clone());
+        }
+        let built = Arc::new(Fetcher::new(self.config.http.clone())?);
+        Ok(self.fetcher.get_or_init(|| built).clone())
     }
 
     /// Problems beyond what parsing catches, each naming its key
@@ -165,7 +176,9 @@ impl App {
         let token = self.secrets.discord_token.as_ref().ok_or(ServeError::NoToken)?;
         let answerer = Arc::new(self.answerer().await?);
         let feedback = self.config.data_dir.join("feedback.jsonl");
-        let bot = Arc::new(Bot::new(answerer, self.config.discord.clone(), feedback));
+        let mut bot = Bot::new(answerer, self.config.discord.clone(), feedback);
+        bot.fetcher = Some(self.fetcher()?);
+        let bot = Arc::new(bot);
         let shutdown = CancellationToken::new();
         if self.config.sync.enabled {
             let fetcher = self.fetcher()?;

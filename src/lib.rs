@@ -32,6 +32,7 @@ pub mod ingest;
 pub mod library;
 pub mod logistic;
 pub mod metrics;
+pub mod on_demand;
 pub mod ops;
 pub mod paper;
 pub mod retrieve;

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
-    /// Sources: a path, `hf:YYYY-MM-DD` | `hf:today`, or `arxiv:<search query>`
+    /// Sources: a file; arXiv ids or links (2401.01234, https://arxiv.org/abs/…,
+    /// https://huggingface.co/papers/…); `hf:YYYY-MM-DD` | `hf:today`; `arxiv:<search query>`
     #[arg(required = true, value_name = "SOURCE")]
     sources: Vec<String>,
 }
@@ -35,13 +36,20 @@ pub fn progress_bar(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
-/// Reads every source; a source that fails entirely is reported and skipped.
-pub async fn read_sources(app: &App, sources: &[String]) -> anyhow::Result<Read> {
+/// The sources named, ids merged into one request; the first argument that
+/// is no source at all is the error.
+pub fn parse_sources(sources: &[String]) -> Result<Vec<SourceSpec>, String> {
     let today = Utc::now().date_naive();
     let specs = sources
         .iter()
-        .map(|s| SourceSpec::parse(s, today).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|s| SourceSpec::parse(s, today))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SourceSpec::merge_ids(specs))
+}
+
+/// Reads every source; a source that fails entirely is reported and skipped.
+pub async fn read_sources(app: &App, sources: &[String]) -> anyhow::Result<Read> {
+    let specs = parse_sources(sources).map_err(anyhow::Error::msg)?;
     read_specs(app, &specs).await
 }
 
@@ -51,7 +59,14 @@ async fn read_specs(app: &App, specs: &[SourceSpec]) -> anyhow::Result<Read> {
 }
 
 pub async fn run(app: &App, args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let read = read_sources(app, &args.sources).await?;
+    let specs = match parse_sources(&args.sources) {
+        Ok(specs) => specs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let read = read_specs(app, &specs).await?;
     write_and_report(app, read).await
 }
 
@@ -75,6 +90,10 @@ pub fn stop_on_signal() -> CancellationToken {
 }
 
 async fn write_and_report(app: &App, read: Read) -> anyhow::Result<ExitCode> {
+    if read.records.is_empty() && read.state.is_empty() && read.skipped > 0 && read.failed.is_empty() {
+        eprintln!("nothing to ingest: every record was skipped (the reasons are above)");
+        return Ok(ExitCode::from(2));
+    }
     let lib = app.library().await?;
     let total = read.records.len();
     let pb = progress_bar(total, "embedding");

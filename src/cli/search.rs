@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use paperbot::app::App;
+use paperbot::retrieve;
 use paperbot::retrieve::relevance::Judged;
-use paperbot::retrieve::{self, lookup};
 use paperbot::store::{ScoredPaper, SearchMode};
 
 #[derive(clap::Args, Debug)]
@@ -28,7 +28,8 @@ pub struct SearchArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RelatedArgs {
-    /// An arXiv id or link, a title- id, or (the start of) a title
+    /// An arXiv id or link (fetched from arXiv if the library lacks it), a
+    /// title- id, or (the start of) a title
     paper: String,
     /// Number of results [config: search.k]
     #[arg(long)]
@@ -118,9 +119,11 @@ pub fn print_hits(hits: &[ScoredPaper], judged: Option<(&[Judged], f32)>, json: 
 
 pub async fn related(app: &App, args: RelatedArgs) -> anyhow::Result<ExitCode> {
     let lib = app.library().await?;
-    let Some(paper) = lookup::find(&lib, &args.paper).await? else {
+    let fetcher = app.fetcher()?;
+    // An arXiv id or link the library lacks is fetched and ingested first.
+    let Some(paper) = paperbot::on_demand::find(&lib, Some(&fetcher), &args.paper).await? else {
         anyhow::bail!(
-            "no paper with id or title `{}` in the library (try `paperbot search`)",
+            "no paper with id or title `{}` in the library or on arXiv (try `paperbot search`)",
             args.paper
         );
     };

@@ -16,7 +16,8 @@ use tracing::Instrument;
 use super::render;
 use super::{Bot, Streamer, log_failure, no_pings};
 use crate::answer::{Answer, AskRequest};
-use crate::paper::Paper;
+use crate::on_demand;
+use crate::paper::{Paper, PaperId};
 use crate::retrieve::{self, lookup};
 use crate::store::{PaperStore, StoredPaper};
 
@@ -263,11 +264,19 @@ async fn search(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> sere
     .map(|_| ())
 }
 
-/// The paper a `/paper` or `/related` option names, or the reply to give instead.
+/// The paper a `/paper` or `/related` option names — an arXiv id or link
+/// the library lacks is fetched from arXiv — or the reply to give instead.
 async fn named_paper(bot: &Bot, needle: &str) -> Result<StoredPaper, &'static str> {
-    match lookup::find(bot.answerer.library(), needle).await {
+    match on_demand::find(bot.answerer.library(), bot.fetcher.as_deref(), needle).await {
         Ok(Some(p)) => Ok(p),
-        Ok(None) => Err("No paper with that title or id in the library; try `/search`."),
+        Ok(None) if PaperId::arxiv(needle).is_some() && bot.fetcher.is_some() => {
+            Err("arXiv has no paper with that id.")
+        }
+        Ok(None) => Err("No paper with that title or id in the library; try `/search`, or give an arXiv id or link."),
+        Err(on_demand::OnDemandError::Source(e)) => {
+            tracing::warn!(error = %e, "fetching a paper from arXiv failed");
+            Err("arXiv did not answer; please try again in a minute.")
+        }
         Err(e) => {
             tracing::warn!(error = %e, "paper lookup failed");
             Err(LIBRARY_DOWN)

@@ -114,6 +114,9 @@ pub struct Bot {
     pub stopping: AtomicBool,
     /// This process's identity in shared state (digest claims).
     pub instance: String,
+    /// Fetches papers named by id or link that the library lacks (none:
+    /// only the library is searched).
+    pub fetcher: Option<Arc<crate::sources::Fetcher>>,
 }
 
 impl Bot {
@@ -129,6 +132,7 @@ impl Bot {
             tracker: TaskTracker::new(),
             stopping: AtomicBool::new(false),
             instance: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            fetcher: None,
             answerer,
             config,
         }

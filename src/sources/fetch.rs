@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{ParseOutcome, SourceError, arxiv, hf};
+use super::{ParseOutcome, RecordProblem, SourceError, arxiv, hf};
 
 /// Where the APIs live and how politely to call them. Base URLs are
 /// configurable so tests (and mirrors) can point elsewhere.
@@ -50,7 +50,11 @@ impl Default for HttpConfig {
     }
 }
 
-/// Fetches and parses API sources. Cheap to share by reference.
+/// arXiv's API takes this many ids in one `id_list`.
+pub const ARXIV_IDS_PER_REQUEST: usize = 100;
+
+/// Fetches and parses API sources. Cheap to share by reference; share one
+/// per process, since it holds arXiv's one-request-per-3-s gate.
 pub struct Fetcher {
     client: reqwest::Client,
     arxiv_client: reqwest::Client,
@@ -115,16 +119,10 @@ impl Fetcher {
                 url: self.config.arxiv_base_url.clone(),
                 message: e.to_string(),
             })?;
-            let bytes = {
-                let mut last = self.arxiv_gate.lock().await;
-                if let Some(t) = *last {
-                    tokio::time::sleep_until(t + Duration::from_secs_f64(self.config.arxiv_interval_secs)).await;
-                }
-                *last = Some(Instant::now());
-                self.get(&self.arxiv_client, url.as_str())
-                    .instrument(tracing::info_span!("arxiv_query", query, start))
-                    .await?
-            };
+            let bytes = self
+                .arxiv_get(url.as_str())
+                .instrument(tracing::info_span!("arxiv_query", query, start))
+                .await?;
             let outcome = tokio::task::spawn_blocking(move || arxiv::parse(&bytes))
                 .await
                 .unwrap_or_default();
@@ -136,6 +134,54 @@ impl Fetcher {
             start += n;
         }
         Ok(all)
+    }
+
+    /// Papers by arXiv id (any spelling [`PaperId::arxiv`] reads), through
+    /// the API's `id_list`: one request per 100 ids. Ids arXiv does not know
+    /// come back as problems naming them.
+    pub async fn arxiv_ids(&self, ids: &[String]) -> Result<ParseOutcome, SourceError> {
+        let mut all = ParseOutcome::default();
+        for chunk in ids.chunks(ARXIV_IDS_PER_REQUEST) {
+            let list = chunk.join(",");
+            let url = reqwest::Url::parse_with_params(
+                &format!("{}/api/query", self.config.arxiv_base_url.trim_end_matches('/')),
+                &[("id_list", list.as_str()), ("max_results", &chunk.len().to_string())],
+            )
+            .map_err(|e| SourceError::Network {
+                url: self.config.arxiv_base_url.clone(),
+                message: e.to_string(),
+            })?;
+            let bytes = self
+                .arxiv_get(url.as_str())
+                .instrument(tracing::info_span!("arxiv_ids", n = chunk.len()))
+                .await?;
+            let mut outcome = tokio::task::spawn_blocking(move || arxiv::parse(&bytes))
+                .await
+                .unwrap_or_default();
+            for id in chunk {
+                if !outcome.papers.iter().any(|p| p.id.as_str() == id) {
+                    outcome.problems.push(RecordProblem::new(
+                        format!("arXiv {id}"),
+                        "arXiv has no paper with this id",
+                    ));
+                }
+            }
+            // arXiv answers an id it cannot find with an entry titled "Error".
+            outcome.papers.retain(|p| chunk.iter().any(|id| p.id.as_str() == id));
+            all.extend(outcome);
+        }
+        Ok(all)
+    }
+
+    /// An arXiv API request, at most one per `arxiv_interval_secs` for the
+    /// whole process (this fetcher is shared), on one connection.
+    async fn arxiv_get(&self, url: &str) -> Result<Vec<u8>, SourceError> {
+        let mut last = self.arxiv_gate.lock().await;
+        if let Some(t) = *last {
+            tokio::time::sleep_until(t + Duration::from_secs_f64(self.config.arxiv_interval_secs)).await;
+        }
+        *last = Some(Instant::now());
+        self.get(&self.arxiv_client, url).await
     }
 
     /// GET with bounded retries on 429, 5xx and transport errors.

@@ -9,7 +9,9 @@ pub mod arxiv;
 pub mod fetch;
 pub mod hf;
 pub mod jsonl;
+pub mod oai_pmh;
 pub mod page_text;
+pub mod snapshot;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -83,6 +85,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format as a person would name it, with what it expects.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Format::PageText => "page text (a title line, a blank line, the abstract, a blank line, …)",
+            Format::HfJson => "Hugging Face daily-papers JSON",
+            Format::ArxivAtom => "arXiv Atom XML",
+            Format::Jsonl => "paperbot JSONL (one paper per line)",
+        }
+    }
+
     /// By extension first, then by the first meaningful byte.
     pub fn detect(path: &Path, bytes: &[u8]) -> Format {
         match path
@@ -135,11 +147,26 @@ pub enum SourceSpec {
     HfDaily(NaiveDate),
     /// An arXiv API search query, e.g. `cat:cs.CL AND abs:retrieval`.
     ArxivQuery(String),
+    /// Papers by arXiv id (without version), fetched in one request per 100.
+    ArxivIds(Vec<String>),
 }
 
+/// What `paperbot ingest` accepts, for the message when an argument is none of it.
+pub const SOURCE_FORMS: &str = "a file (page text, Hugging Face JSON, arXiv Atom XML or paperbot JSONL); \
+an arXiv id or link (2401.01234, arXiv:2401.01234, https://arxiv.org/abs/2401.01234v2, …/pdf/…, …/html/…, \
+https://huggingface.co/papers/2401.01234); hf:YYYY-MM-DD, hf:today or hf:yesterday; arxiv:<search query>";
+
 impl SourceSpec {
-    /// `hf:YYYY-MM-DD` | `hf:today` | `hf:yesterday` | `arxiv:<query>` | a path.
+    /// An existing file | an arXiv id or link | `hf:YYYY-MM-DD` | `hf:today`
+    /// | `hf:yesterday` | `arxiv:<query>`. Anything else is an error naming
+    /// the forms accepted.
     pub fn parse(s: &str, today: NaiveDate) -> Result<SourceSpec, String> {
+        if Path::new(s).is_file() {
+            return Ok(SourceSpec::File(PathBuf::from(s)));
+        }
+        if let Some(id) = crate::paper::PaperId::arxiv(s) {
+            return Ok(SourceSpec::ArxivIds(vec![id.to_string()]));
+        }
         if let Some(rest) = s.strip_prefix("hf:") {
             let date = match rest {
                 "today" | "" => today,
@@ -155,7 +182,38 @@ impl SourceSpec {
             }
             return Ok(SourceSpec::ArxivQuery(q.trim().to_string()));
         }
-        Ok(SourceSpec::File(PathBuf::from(s)))
+        let looks_like_link = s.starts_with("http://") || s.starts_with("https://");
+        Err(if looks_like_link {
+            format!("`{s}`: not an arXiv or Hugging Face paper link. A source is {SOURCE_FORMS}")
+        } else {
+            format!("`{s}`: no such file, and not an id, link or query. A source is {SOURCE_FORMS}")
+        })
+    }
+
+    /// The same sources with every id list merged into one (first place), so
+    /// twenty ids cost one arXiv request, not twenty.
+    pub fn merge_ids(specs: Vec<SourceSpec>) -> Vec<SourceSpec> {
+        let mut out: Vec<SourceSpec> = Vec::new();
+        let mut at: Option<usize> = None;
+        for spec in specs {
+            match (spec, at) {
+                (SourceSpec::ArxivIds(ids), Some(i)) => {
+                    if let SourceSpec::ArxivIds(all) = &mut out[i] {
+                        for id in ids {
+                            if !all.contains(&id) {
+                                all.push(id);
+                            }
+                        }
+                    }
+                }
+                (spec @ SourceSpec::ArxivIds(_), None) => {
+                    at = Some(out.len());
+                    out.push(spec);
+                }
+                (spec, _) => out.push(spec),
+            }
+        }
+        out
     }
 
     /// How the source is named in logs and warnings.
@@ -164,6 +222,8 @@ impl SourceSpec {
             SourceSpec::File(p) => p.display().to_string(),
             SourceSpec::HfDaily(d) => format!("hf:{d}"),
             SourceSpec::ArxivQuery(q) => format!("arxiv:{q}"),
+            SourceSpec::ArxivIds(ids) if ids.len() <= 3 => format!("arXiv {}", ids.join(", ")),
+            SourceSpec::ArxivIds(ids) => format!("arXiv {}, … ({} ids)", ids[..3].join(", "), ids.len()),
         }
     }
 }
@@ -192,15 +252,29 @@ pub async fn load_file(path: &Path) -> Result<ParseOutcome, SourceError> {
     })?;
     let format = Format::detect(path, &bytes);
     tracing::debug!(path = %path.display(), ?format, bytes = bytes.len(), "parsing file");
+    let size = bytes.len();
     // Parsing a large file is CPU work; keep it off the async workers.
-    Ok(tokio::task::spawn_blocking(move || format.parse(&bytes))
+    let mut outcome = tokio::task::spawn_blocking(move || format.parse(&bytes))
         .await
         .unwrap_or_else(|e| {
             let mut o = ParseOutcome::default();
             o.problems
                 .push(RecordProblem::new("document", format!("parser failed: {e}")));
             o
-        }))
+        });
+    if outcome.papers.is_empty() && outcome.problems.is_empty() && outcome.state.is_empty() {
+        // Say why nothing came out rather than "0 papers".
+        let why = if size == 0 {
+            "the file is empty".to_string()
+        } else {
+            format!("read as {} and found no paper in it", format.describe())
+        };
+        outcome.problems.push(RecordProblem::new(
+            path.display().to_string(),
+            format!("{why}; a source is {SOURCE_FORMS}"),
+        ));
+    }
+    Ok(outcome)
 }
 
 /// Loads any source: files from disk, APIs through the [`Fetcher`].
@@ -209,6 +283,7 @@ pub async fn load(spec: &SourceSpec, fetcher: &Fetcher) -> Result<ParseOutcome, 
         SourceSpec::File(path) => load_file(path).await,
         SourceSpec::HfDaily(date) => fetcher.hf_daily(*date).await,
         SourceSpec::ArxivQuery(q) => fetcher.arxiv_query(q).await,
+        SourceSpec::ArxivIds(ids) => fetcher.arxiv_ids(ids).await,
     }
 }
 
@@ -230,8 +305,36 @@ mod tests {
             Ok(SourceSpec::ArxivQuery("cat:cs.CL".into()))
         );
         assert_eq!(
-            SourceSpec::parse("a/b.txt", today),
-            Ok(SourceSpec::File("a/b.txt".into()))
+            SourceSpec::parse("Cargo.toml", today),
+            Ok(SourceSpec::File("Cargo.toml".into()))
+        );
+        let ids = |s: &str| SourceSpec::parse(s, today);
+        for form in [
+            "2511.01234",
+            "arXiv:2511.01234",
+            "arxiv:2511.01234v3",
+            "https://arxiv.org/abs/2511.01234v2",
+            "https://arxiv.org/pdf/2511.01234",
+            "https://arxiv.org/html/2511.01234v1",
+            "https://huggingface.co/papers/2511.01234",
+        ] {
+            assert_eq!(ids(form), Ok(SourceSpec::ArxivIds(vec!["2511.01234".into()])), "{form}");
+        }
+        let err = SourceSpec::parse("a/missing.txt", today).unwrap_err();
+        assert!(err.contains("no such file") && err.contains("hf:YYYY-MM-DD"), "{err}");
+        let err = SourceSpec::parse("https://example.com/paper", today).unwrap_err();
+        assert!(err.contains("not an arXiv or Hugging Face paper link"), "{err}");
+        let merged = SourceSpec::merge_ids(vec![
+            SourceSpec::ArxivIds(vec!["1".into()]),
+            SourceSpec::HfDaily(today),
+            SourceSpec::ArxivIds(vec!["2".into(), "1".into()]),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                SourceSpec::ArxivIds(vec!["1".into(), "2".into()]),
+                SourceSpec::HfDaily(today)
+            ]
         );
     }
 

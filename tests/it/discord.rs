@@ -85,6 +85,16 @@ async fn start_with(
     script: Vec<Reply>,
     tweak: impl FnOnce(&mut DiscordConfig),
 ) -> Running {
+    start_full(lib, script, tweak, None).await
+}
+
+/// With `fetcher`, papers named by id or link are fetched when missing.
+async fn start_full(
+    lib: Arc<Library<AnyStore>>,
+    script: Vec<Reply>,
+    tweak: impl FnOnce(&mut DiscordConfig),
+    fetcher: Option<Arc<paperbot::sources::Fetcher>>,
+) -> Running {
     let fake = FakeDiscord::start().await;
     let llm = FakeLlm::start(script).await;
     let lc = LlmConfig {
@@ -108,7 +118,9 @@ async fn start_with(
     };
     tweak(&mut dc);
     let feedback = tempfile::tempdir().unwrap();
-    let bot = Arc::new(Bot::new(Arc::new(answerer), dc, feedback.path().join("feedback.jsonl")));
+    let mut bot = Bot::new(Arc::new(answerer), dc, feedback.path().join("feedback.jsonl"));
+    bot.fetcher = fetcher;
+    let bot = Arc::new(bot);
     let http = serenity::all::HttpBuilder::new(fd::TOKEN)
         .client(fake.http_client())
         .build();
@@ -554,6 +566,57 @@ async fn paper_autocomplete_offers_matching_titles_and_the_card_follows() {
         card.body["embeds"][0]["title"],
         "ProcessBench: Identifying Process Errors in Mathematical Reasoning"
     );
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+/// A fetcher for the local arXiv, polite at 0.3 s.
+fn arxiv_fetcher(arxiv: &crate::support::fake_arxiv::FakeArxiv) -> Arc<paperbot::sources::Fetcher> {
+    let config = paperbot::sources::HttpConfig {
+        arxiv_base_url: arxiv.base_url(),
+        arxiv_interval_secs: 0.3,
+        ..Default::default()
+    };
+    Arc::new(paperbot::sources::Fetcher::new(config).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paper_fetches_an_arxiv_link_the_library_lacks_then_finds_it_by_title() {
+    use crate::support::fake_arxiv::FakeArxiv;
+    let arxiv = FakeArxiv::start(FakeArxiv::sample(10).await, Duration::from_millis(200)).await;
+    let wanted = FakeArxiv::sample(10).await[8].clone();
+    let (_dir, lib) = own_library(3).await;
+    let run = start_full(lib.clone(), vec![], |_| {}, Some(arxiv_fetcher(&arxiv))).await;
+    let paper =
+        |id: u64, value: &str| fd::slash_command(id, "paper", json!([{"name": "title", "type": 3, "value": value}]));
+    run.fake
+        .dispatch("INTERACTION_CREATE", paper(1311, "https://arxiv.org/abs/2511.00009v2"))
+        .await;
+    deferral(&run.fake, 1311).await;
+    let card = edit_of(&run.fake, "the fetched paper's card", 1311).await;
+    assert_eq!(card.body["embeds"][0]["title"], wanted.title.as_str());
+    assert_eq!(arxiv.requests().len(), 1);
+    // Now in the library: found by title, no second request.
+    run.fake
+        .dispatch("INTERACTION_CREATE", paper(1312, &wanted.title))
+        .await;
+    deferral(&run.fake, 1312).await;
+    let card = edit_of(&run.fake, "the card by title", 1312).await;
+    assert_eq!(card.body["embeds"][0]["title"], wanted.title.as_str());
+    assert_eq!(arxiv.requests().len(), 1);
+    // An id arXiv does not have: a private line, not a public card.
+    run.fake.dispatch("INTERACTION_CREATE", paper(1313, "2511.09999")).await;
+    let reply = run
+        .fake
+        .wait_for("the private reply", T, |c| {
+            c.method == "POST"
+                && c.path.contains("itoken-1313")
+                && c.body["content"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("arXiv has no paper"))
+        })
+        .await;
+    assert_eq!(reply.body["flags"].as_u64().unwrap_or(0) & 64, 64);
     let fake = run.stop().await;
     assert_no_pings(&fake.requests());
 }

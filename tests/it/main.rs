@@ -27,6 +27,7 @@ mod http_sources; // HF and arXiv APIs against local replaying servers
 mod layering; // only the wiring layer knows the whole configuration
 mod llama_server; // `ask` against llama.cpp's server (gated on LLAMA_PYTHON)
 mod model_fetch; // fetching the model from a local package index
+mod on_demand; // papers by id or link, fetched from a strict local arXiv
 mod sentence_support; // every answer sentence checked against its sources
 mod sharing; // one data directory, many processes: the CLI beside the bot
 mod sources; // every parser on real and hostile input

@@ -1,5 +1,6 @@
 //! Shared test helpers: paths to shipped data, a local HTTP server, the model.
 
+pub mod fake_arxiv;
 pub mod fake_discord;
 pub mod fake_llm;
 
