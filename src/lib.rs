@@ -22,6 +22,7 @@
 
 pub mod answer;
 pub mod app;
+pub mod backfill;
 pub mod backup;
 pub mod config;
 pub mod digest;

@@ -36,21 +36,32 @@ pub fn progress_bar(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
-/// The sources named, ids merged into one request; the first argument that
-/// is no source at all is the error.
-pub fn parse_sources(sources: &[String]) -> Result<Vec<SourceSpec>, String> {
+/// The sources named, ids merged into one request, and why each argument
+/// that is no source at all is not: a typo costs only itself, as a file that
+/// cannot be read does.
+pub fn parse_sources(sources: &[String]) -> (Vec<SourceSpec>, Vec<String>) {
     let today = Utc::now().date_naive();
-    let specs = sources
-        .iter()
-        .map(|s| SourceSpec::parse(s, today))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(SourceSpec::merge_ids(specs))
+    let (mut specs, mut errors) = (Vec::new(), Vec::new());
+    for s in sources {
+        match SourceSpec::parse(s, today) {
+            Ok(spec) => specs.push(spec),
+            Err(e) => errors.push(e),
+        }
+    }
+    (SourceSpec::merge_ids(specs), errors)
 }
 
 /// Reads every source; a source that fails entirely is reported and skipped.
 pub async fn read_sources(app: &App, sources: &[String]) -> anyhow::Result<Read> {
-    let specs = parse_sources(sources).map_err(anyhow::Error::msg)?;
-    read_specs(app, &specs).await
+    let (specs, errors) = parse_sources(sources);
+    if specs.is_empty() {
+        if let Some(e) = errors.first() {
+            anyhow::bail!("{e}");
+        }
+    }
+    let mut read = read_specs(app, &specs).await?;
+    read.failed.extend(errors);
+    Ok(read)
 }
 
 async fn read_specs(app: &App, specs: &[SourceSpec]) -> anyhow::Result<Read> {
@@ -59,14 +70,15 @@ async fn read_specs(app: &App, specs: &[SourceSpec]) -> anyhow::Result<Read> {
 }
 
 pub async fn run(app: &App, args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let specs = match parse_sources(&args.sources) {
-        Ok(specs) => specs,
-        Err(e) => {
+    let (specs, errors) = parse_sources(&args.sources);
+    if specs.is_empty() {
+        for e in &errors {
             eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
         }
-    };
-    let read = read_specs(app, &specs).await?;
+        return Ok(ExitCode::from(2));
+    }
+    let mut read = read_specs(app, &specs).await?;
+    read.failed.extend(errors);
     write_and_report(app, read).await
 }
 

@@ -4,6 +4,7 @@
 //! [`App`] it runs in.
 
 mod ask;
+mod backfill;
 mod bench;
 mod config;
 mod digest;
@@ -57,6 +58,11 @@ pub enum Command {
     Digest(digest::DigestArgs),
     /// Print the effective configuration (secrets redacted); --check validates it
     Config(config::ConfigArgs),
+    /// Bulk, resumable ingestion from arXiv's OAI-PMH interface or its metadata snapshot
+    Backfill {
+        #[command(subcommand)]
+        what: backfill::BackfillWhat,
+    },
     /// One round of continuous ingestion: HF daily papers for the last sync.hf_days days, sync.arxiv_queries
     Sync,
     /// Run the Discord bot (token from DISCORD_TOKEN); stops cleanly on SIGTERM/Ctrl-C
@@ -121,6 +127,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Digest(a) => digest::run(&app, a).await,
         Command::Config(a) => config::run(&app, a),
         Command::Sync => ingest::sync(&app).await,
+        Command::Backfill { what } => backfill::run(&app, what).await,
         Command::Serve(a) => serve::run(app, a).await,
         Command::Related(a) => search::related(&app, a).await,
         Command::Eval(a) => eval::run(&app, a).await,

@@ -19,6 +19,8 @@ use super::{ParseOutcome, RecordProblem, SourceError, arxiv, hf};
 pub struct HttpConfig {
     pub hf_base_url: String,
     pub arxiv_base_url: String,
+    /// arXiv's OAI-PMH endpoint, for bulk backfill.
+    pub arxiv_oai_url: String,
     /// Seconds between two arXiv requests (arXiv asks for at least 3).
     pub arxiv_interval_secs: f64,
     /// Entries per arXiv request and in total per query.
@@ -39,6 +41,7 @@ impl Default for HttpConfig {
         Self {
             hf_base_url: "https://huggingface.co".into(),
             arxiv_base_url: "https://export.arxiv.org".into(),
+            arxiv_oai_url: "https://oaipmh.arxiv.org/oai".into(),
             arxiv_interval_secs: 3.0,
             arxiv_page_size: 100,
             arxiv_max_results: 200,
@@ -48,6 +51,17 @@ impl Default for HttpConfig {
             max_retry_after_secs: 120,
         }
     }
+}
+
+/// Which OAI-PMH `ListRecords` page to ask for.
+#[derive(Debug, Clone)]
+pub enum OaiQuery<'a> {
+    First {
+        set: Option<&'a str>,
+        from: NaiveDate,
+        until: Option<NaiveDate>,
+    },
+    Next(&'a str),
 }
 
 /// arXiv's API takes this many ids in one `id_list`.
@@ -171,6 +185,38 @@ impl Fetcher {
             all.extend(outcome);
         }
         Ok(all)
+    }
+
+    /// One OAI-PMH `ListRecords` page: the first (by `set`, `from`,
+    /// `until`) or the next (by resumption token, which excludes the rest).
+    /// arXiv's flow control (503 with `Retry-After`) is honoured by `get`.
+    pub async fn oai_page(&self, query: &OaiQuery<'_>) -> Result<super::oai_pmh::OaiPage, SourceError> {
+        let params: Vec<(&str, String)> = match query {
+            OaiQuery::Next(token) => vec![("verb", "ListRecords".into()), ("resumptionToken", token.to_string())],
+            OaiQuery::First { set, from, until } => {
+                let mut p = vec![("verb", "ListRecords".into()), ("metadataPrefix", "arXiv".into())];
+                if let Some(set) = set {
+                    p.push(("set", set.to_string()));
+                }
+                p.push(("from", from.to_string()));
+                if let Some(until) = until {
+                    p.push(("until", until.to_string()));
+                }
+                p
+            }
+        };
+        let url =
+            reqwest::Url::parse_with_params(&self.config.arxiv_oai_url, &params).map_err(|e| SourceError::Network {
+                url: self.config.arxiv_oai_url.clone(),
+                message: e.to_string(),
+            })?;
+        let bytes = self
+            .arxiv_get(url.as_str())
+            .instrument(tracing::info_span!("arxiv_oai"))
+            .await?;
+        Ok(tokio::task::spawn_blocking(move || super::oai_pmh::parse(&bytes))
+            .await
+            .unwrap_or_default())
     }
 
     /// An arXiv API request, at most one per `arxiv_interval_secs` for the

@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 
 use crate::paper::{InvalidPaper, Paper};
 
-pub use fetch::{Fetcher, HttpConfig};
+pub use fetch::{Fetcher, HttpConfig, OaiQuery};
 
 /// A record a parser skipped, and why. `record` names it for the user
 /// ("line 12 (Some Title…)", "item 3 (2401.01234)").

@@ -28,7 +28,8 @@ pub struct SnapshotFilter {
 }
 
 impl SnapshotFilter {
-    fn wants_categories(&self, categories: &str) -> bool {
+    /// Whether a paper with these (space-separated) categories is kept.
+    pub fn wants_categories(&self, categories: &str) -> bool {
         self.categories.is_empty()
             || categories
                 .split_whitespace()

@@ -44,6 +44,7 @@ fn config(addr: SocketAddr) -> HttpConfig {
     HttpConfig {
         hf_base_url: format!("http://{addr}"),
         arxiv_base_url: format!("http://{addr}"),
+        arxiv_oai_url: format!("http://{addr}/oai"),
         arxiv_interval_secs: 0.3,
         arxiv_page_size: 2,
         arxiv_max_results: 5,
