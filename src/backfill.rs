@@ -24,7 +24,8 @@ use crate::store::state::StateStore;
 
 /// State documents of this kind hold each backfill's progress.
 pub const STATE_KIND: &str = "backfill";
-/// Snapshot lines read per batch (one flush and one progress save each).
+/// Snapshot lines read per batch by default (one flush and one progress
+/// save each): about 500 papers when a quarter of arXiv is kept.
 pub const SNAPSHOT_BATCH_LINES: usize = 2_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +156,9 @@ pub async fn oai<S: PaperStore + StateStore>(
         until: None,
     };
     pb.set_position(progress.done);
+    // The next page, asked for while this one is embedded (arXiv's interval
+    // and the embedding then overlap instead of adding up).
+    let mut prefetched = None;
     loop {
         if stop.is_cancelled() {
             return Ok(Report {
@@ -163,18 +167,20 @@ pub async fn oai<S: PaperStore + StateStore>(
                 interrupted: true,
             });
         }
-        let query = match &progress.token {
-            Some(t) => OaiQuery::Next(t),
-            None => OaiQuery::First {
-                set: req.set.as_deref(),
-                from: req.from,
-                until: req.until,
-            },
-        };
-        let page = fetcher
-            .oai_page(&query)
-            .instrument(tracing::info_span!("oai_page", done = progress.done))
-            .await?;
+        let page = match prefetched.take() {
+            Some(page) => page,
+            None => {
+                let query = match &progress.token {
+                    Some(t) => OaiQuery::Next(t),
+                    None => OaiQuery::First {
+                        set: req.set.as_deref(),
+                        from: req.from,
+                        until: req.until,
+                    },
+                };
+                fetch_page(fetcher, &query, progress.done).await
+            }
+        }?;
         if let Some(e) = &page.error {
             // An empty window is not a failure.
             if e.code == "noRecordsMatch" {
@@ -206,11 +212,23 @@ pub async fn oai<S: PaperStore + StateStore>(
                     .is_some_and(|c| filter.wants_categories(&c.join(" ")))
         });
         progress.counts.filtered += filtered.len() as u64;
-        let outcome = ingest::ingest_until(lib, kept, &ProgressBar::hidden(), &CancellationToken::new()).await?;
+        let token = page.resumption_token;
+        let (quiet, whole_page) = (ProgressBar::hidden(), CancellationToken::new());
+        let ingesting = ingest::ingest_until(lib, kept, &quiet, &whole_page);
+        let outcome = match &token {
+            Some(t) if !stop.is_cancelled() => {
+                let query = OaiQuery::Next(t);
+                let next = fetch_page(fetcher, &query, progress.done + records as u64);
+                let (outcome, next) = tokio::join!(ingesting, next);
+                prefetched = Some(next);
+                outcome
+            }
+            _ => ingesting.await,
+        }?;
         progress.counts.add(outcome.counts);
         progress.done += records as u64;
-        progress.token = page.resumption_token;
-        progress.finished = progress.token.is_none();
+        progress.finished = token.is_none();
+        progress.token = token;
         save(lib, &key, &mut progress).await?;
         pb.set_position(progress.done);
         tracing::info!(done = progress.done, total = ?progress.total, new = progress.counts.new, "backfill page");
@@ -223,6 +241,17 @@ pub async fn oai<S: PaperStore + StateStore>(
         resumed,
         interrupted: false,
     })
+}
+
+async fn fetch_page(
+    fetcher: &Fetcher,
+    query: &OaiQuery<'_>,
+    done: u64,
+) -> Result<crate::sources::oai_pmh::OaiPage, BackfillError> {
+    Ok(fetcher
+        .oai_page(query)
+        .instrument(tracing::info_span!("oai_page", done))
+        .await?)
 }
 
 /// The snapshot's progress key: the file (by canonical path) and the filter.
@@ -244,6 +273,7 @@ pub async fn snapshot<S: PaperStore + StateStore>(
     lib: &Library<S>,
     path: &Path,
     filter: &SnapshotFilter,
+    batch_lines: usize,
     restart: bool,
     pb: &ProgressBar,
     stop: &CancellationToken,
@@ -283,7 +313,7 @@ pub async fn snapshot<S: PaperStore + StateStore>(
             let mut reader = reader;
             let mut line = line;
             let (mut papers, mut problems, mut filtered, mut lines, mut bytes) = (Vec::new(), 0u64, 0u64, 0u64, 0u64);
-            while lines < SNAPSHOT_BATCH_LINES as u64 {
+            while lines < batch_lines.max(1) as u64 {
                 line.clear();
                 let n = reader.read_until(b'\n', &mut line)?;
                 if n == 0 {

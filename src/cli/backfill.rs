@@ -52,6 +52,9 @@ pub struct SnapshotArgs {
     /// Start over instead of resuming where the same backfill stopped
     #[arg(long)]
     restart: bool,
+    /// Lines per batch (each batch is flushed and its end saved)
+    #[arg(long, default_value_t = backfill::SNAPSHOT_BATCH_LINES, hide = true)]
+    batch_lines: usize,
 }
 
 fn bar(unit: &str) -> ProgressBar {
@@ -91,7 +94,7 @@ pub async fn run(app: &App, what: BackfillWhat) -> anyhow::Result<ExitCode> {
                 until: a.until,
             };
             let pb = bar("bytes");
-            let r = backfill::snapshot(&lib, &a.file, &filter, a.restart, &pb, &stop).await;
+            let r = backfill::snapshot(&lib, &a.file, &filter, a.batch_lines, a.restart, &pb, &stop).await;
             pb.finish_and_clear();
             r.context("snapshot backfill")?
         }

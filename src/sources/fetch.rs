@@ -104,7 +104,7 @@ impl Fetcher {
             self.config.hf_base_url.trim_end_matches('/')
         );
         let bytes = self
-            .get(&self.client, &url)
+            .get(&self.client, &url, Duration::ZERO)
             .instrument(tracing::info_span!("hf_daily", %date))
             .await?;
         Ok(tokio::task::spawn_blocking(move || hf::parse(&bytes))
@@ -223,15 +223,20 @@ impl Fetcher {
     /// whole process (this fetcher is shared), on one connection.
     async fn arxiv_get(&self, url: &str) -> Result<Vec<u8>, SourceError> {
         let mut last = self.arxiv_gate.lock().await;
+        let interval = Duration::from_secs_f64(self.config.arxiv_interval_secs);
         if let Some(t) = *last {
-            tokio::time::sleep_until(t + Duration::from_secs_f64(self.config.arxiv_interval_secs)).await;
+            tokio::time::sleep_until(t + interval).await;
         }
+        let result = self.get(&self.arxiv_client, url, interval).await;
+        // From the last attempt's answer: a retried request (after a 503's
+        // `Retry-After`) is the one the next must keep its distance from.
         *last = Some(Instant::now());
-        self.get(&self.arxiv_client, url).await
+        result
     }
 
-    /// GET with bounded retries on 429, 5xx and transport errors.
-    async fn get(&self, client: &reqwest::Client, url: &str) -> Result<Vec<u8>, SourceError> {
+    /// GET with bounded retries on 429, 5xx and transport errors, each
+    /// retry at least `min_gap` after the failed attempt.
+    async fn get(&self, client: &reqwest::Client, url: &str, min_gap: Duration) -> Result<Vec<u8>, SourceError> {
         let attempts = self.config.max_attempts.max(1);
         let mut attempt = 0;
         loop {
@@ -295,7 +300,7 @@ impl Fetcher {
                     Duration::from_secs(60),
                 )
             });
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(delay.max(min_gap)).await;
         }
     }
 }

@@ -13,6 +13,7 @@
 mod support; // shipped data, local servers, the fake Discord, the scripted LLM
 
 mod answer; // cited answers and every LLM fault, against the scripted LLM
+mod backfill; // months of arXiv by OAI-PMH or snapshot, killed and resumed
 mod cli; // the binary end to end on the embedded store
 mod compose; // compose files against the compose specification's schema
 mod crash; // a killed or interrupted ingest keeps what it wrote

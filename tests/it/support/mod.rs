@@ -3,6 +3,8 @@
 pub mod fake_arxiv;
 pub mod fake_discord;
 pub mod fake_llm;
+pub mod fake_oai;
+pub mod stand_in_embedder;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
