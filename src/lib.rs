@@ -39,6 +39,7 @@ pub mod paper;
 pub mod retrieve;
 pub mod retry;
 pub mod secret;
+pub mod shares;
 pub mod sources;
 pub mod store;
 pub mod sync;

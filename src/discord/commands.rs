@@ -19,6 +19,7 @@ use crate::answer::{Answer, AskRequest};
 use crate::on_demand;
 use crate::paper::{Paper, PaperId};
 use crate::retrieve::{self, lookup};
+use crate::shares::{self, Place};
 use crate::store::{PaperStore, StoredPaper};
 
 const LIBRARY_DOWN: &str = "The paper library is unavailable right now.";
@@ -43,7 +44,12 @@ pub fn definitions(max_question: usize) -> Vec<CreateCommand> {
                 CreateCommandOption::new(CommandOptionType::Integer, "sources", "How many papers to read (1-10)")
                     .min_int_value(1)
                     .max_int_value(10),
-            ),
+            )
+            .add_option(CreateCommandOption::new(
+                CommandOptionType::Boolean,
+                "shared",
+                "Only papers linked in this server's channels",
+            )),
         CreateCommand::new("paper")
             .description("A paper's card: authors, date, links, abstract")
             .add_option(text("title", "Start typing a title").set_autocomplete(true)),
@@ -52,9 +58,15 @@ pub fn definitions(max_question: usize) -> Vec<CreateCommand> {
             .add_option(text("title", "Start typing a title").set_autocomplete(true)),
         CreateCommand::new("search")
             .description("Top matching papers, no LLM")
-            .add_option(text("query", "Keywords or a question")),
+            .add_option(text("query", "Keywords or a question"))
+            .add_option(CreateCommandOption::new(
+                CommandOptionType::Boolean,
+                "shared",
+                "Only papers linked in this server's channels",
+            )),
         CreateCommand::new("about").description("What this bot is, index size and freshness, the LLM in use"),
         super::digests::definition(),
+        super::links::definition(),
     ]
 }
 
@@ -81,6 +93,7 @@ pub async fn dispatch(bot: &Arc<Bot>, ctx: &Context, interaction: Interaction) {
                     "related" => related(bot, ctx, &cmd).await,
                     "about" => about(bot, ctx, &cmd).await,
                     "digest" => super::digests::command(bot, ctx, &cmd).await,
+                    "linkcards" => super::links::command(bot, ctx, &cmd).await,
                     other => {
                         tracing::warn!(name = other, "unknown command");
                         Ok(())
@@ -129,6 +142,40 @@ fn int_option(cmd: &CommandInteraction, name: &str) -> Option<i64> {
         })
 }
 
+fn bool_option(cmd: &CommandInteraction, name: &str) -> Option<bool> {
+    cmd.data
+        .options()
+        .into_iter()
+        .find(|o| o.name == name)
+        .and_then(|o| match o.value {
+            ResolvedValue::Boolean(b) => Some(b),
+            _ => None,
+        })
+}
+
+const NOTHING_SHARED: &str = "No papers have been shared here yet: when someone posts an arXiv or Hugging Face \
+paper link, I remember it (unless link cards are off).";
+
+/// With `shared: true`, the papers shared where the command was used (a
+/// server, or this DM), for the search filter; `Err` is the reply instead.
+async fn shared_only(bot: &Bot, cmd: &CommandInteraction) -> Result<Option<Vec<PaperId>>, &'static str> {
+    if bool_option(cmd, "shared") != Some(true) {
+        return Ok(None);
+    }
+    let place = match cmd.guild_id {
+        Some(g) => Place::Guild(g.get()),
+        None => Place::Direct(cmd.channel_id.get()),
+    };
+    match shares::in_place(&bot.answerer.library().store, place).await {
+        Ok(found) if found.is_empty() => Err(NOTHING_SHARED),
+        Ok(found) => Ok(Some(found.into_iter().map(|s| s.paper).collect())),
+        Err(e) => {
+            tracing::warn!(error = %e, "shared papers could not be listed");
+            Err(LIBRARY_DOWN)
+        }
+    }
+}
+
 /// A short ephemeral reply (limits, bad input).
 async fn ephemeral(ctx: &Context, cmd: &CommandInteraction, text: &str) -> serenity::Result<()> {
     cmd.create_response(
@@ -173,6 +220,10 @@ async fn ask(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenit
     }
     // Discord allows 3 s for the first response: defer before any work.
     cmd.defer(&ctx.http).await?;
+    match shared_only(bot, cmd).await {
+        Ok(only) => req.filter.only = only,
+        Err(why) => return fail_privately(ctx, cmd, why).await,
+    }
 
     let http = ctx.http.clone();
     let token_cmd = cmd.clone();
@@ -244,7 +295,11 @@ fn buttons(answer_id: u64) -> CreateActionRow {
 async fn search(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) -> serenity::Result<()> {
     let query = string_option(cmd, "query").unwrap_or_default().to_string();
     cmd.defer(&ctx.http).await?;
-    let opts = bot.answerer.search_config().default_options();
+    let mut opts = bot.answerer.search_config().default_options();
+    match shared_only(bot, cmd).await {
+        Ok(only) => opts.filter.only = only,
+        Err(why) => return fail_privately(ctx, cmd, why).await,
+    }
     let title = format!("Search: {query}");
     let embed = match retrieve::search(bot.answerer.library(), &query, &opts).await {
         Ok(hits) => {

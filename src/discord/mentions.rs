@@ -27,7 +27,7 @@ pub async fn on_message(bot: &Arc<Bot>, ctx: &Context, msg: Message) {
     let mentioned = me != 0 && msg.mentions.iter().any(|u| u.id.get() == me);
     let follows = conversation_of(bot, &msg);
     if !mentioned && follows.is_none() {
-        return;
+        return super::links::on_message(bot, ctx, &msg).await;
     }
     let question = strip_mention(&msg.content, me);
     let span = tracing::info_span!("mention", id = msg.id.get(), follow_up = follows.is_some());
@@ -105,7 +105,7 @@ async fn reply_in_place(ctx: &Context, msg: &Message, text: &str) -> serenity::R
 
 /// Sends `body` as a reply to `msg`; where Discord refuses replies (no Read
 /// Message History: 160002) it goes as a plain message instead.
-async fn send_reply(
+pub(super) async fn send_reply(
     ctx: &Context,
     channel: ChannelId,
     msg: &Message,

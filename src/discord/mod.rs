@@ -9,6 +9,7 @@
 pub mod commands;
 pub mod digests;
 pub mod limits;
+pub mod links;
 pub mod mentions;
 pub mod render;
 pub mod state;
@@ -57,6 +58,13 @@ pub struct DiscordConfig {
     /// enforces Discord's rate limits: serenity only supports a proxy with its
     /// own ratelimiter off. Unset: direct, with serenity's ratelimiter.
     pub api_proxy: Option<String>,
+    /// Answer messages that link arXiv or Hugging Face papers with cards
+    /// (and ingest the papers); servers and channels can still turn it off.
+    pub link_cards: bool,
+    /// Cards in one reply (the other linked papers are ingested all the same).
+    pub link_cards_max: usize,
+    /// Links read from one message.
+    pub links_per_message: usize,
 }
 
 impl Default for DiscordConfig {
@@ -73,6 +81,9 @@ impl Default for DiscordConfig {
             shard_first: 0,
             shard_last: 0,
             api_proxy: None,
+            link_cards: true,
+            link_cards_max: 4,
+            links_per_message: 20,
         }
     }
 }

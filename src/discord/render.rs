@@ -333,6 +333,90 @@ pub fn paper_card(p: &Paper) -> CreateEmbed {
     e
 }
 
+/// A paper's TL;DR for a compact card: its summary, else its abstract's
+/// first sentence or two, within `max` characters.
+pub fn tldr(p: &Paper, max: usize) -> String {
+    if let Some(s) = p.summary.as_deref().filter(|s| !s.trim().is_empty()) {
+        return trim(s.trim(), max);
+    }
+    let mut out = String::new();
+    for s in crate::text::sentences(&p.abstract_text) {
+        if !out.is_empty() && out.chars().count() + s.chars().count() > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&s);
+    }
+    trim(&out, max)
+}
+
+/// "A, B, C et al. · 2025-11-02"
+fn byline(p: &Paper) -> String {
+    let mut parts = vec![];
+    if !p.authors.is_empty() {
+        let names = p
+            .authors
+            .iter()
+            .take(3)
+            .map(|a| escape_markdown(a))
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(if p.authors.len() > 3 {
+            format!("{names} et al.")
+        } else {
+            names
+        });
+    }
+    if let Some(d) = p.published {
+        parts.push(d.format("%Y-%m-%d").to_string());
+    }
+    parts.join(" · ")
+}
+
+/// "[arXiv](<…>) · [PDF](<…>) · [Hugging Face](<…>) · [code](<…>)"
+fn link_line(p: &Paper) -> String {
+    let mut links = vec![];
+    match p.id.arxiv_id() {
+        Some(id) => {
+            links.push(format!("[arXiv](<https://arxiv.org/abs/{id}>)"));
+            links.push(format!("[PDF](<https://arxiv.org/pdf/{id}>)"));
+            links.push(format!("[Hugging Face](<https://huggingface.co/papers/{id}>)"));
+        }
+        None => links.extend(p.link().map(|l| format!("[page](<{l}>)"))),
+    }
+    if let Some(c) = &p.code_url {
+        links.push(format!("[code](<{c}>)"));
+    }
+    links.join(" · ")
+}
+
+/// The compact card a shared link gets: title, TL;DR, authors and date, links.
+pub fn link_card(p: &Paper) -> CreateEmbed {
+    let mut e = CreateEmbed::new().title(trim(&p.title, TITLE_MAX));
+    if let Some(link) = p.link() {
+        e = e.url(link);
+    }
+    let body = [tldr(p, 300), byline(p), link_line(p)]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    e.description(trim(&body, DESCRIPTION_MAX))
+}
+
+/// The same card as text, for a channel where the bot may not embed.
+pub fn link_card_text(p: &Paper) -> String {
+    format!(
+        "**{}**\n{}\n{}\n{}",
+        escape_markdown(&trim(&p.title, 200)),
+        tldr(p, 200),
+        byline(p),
+        link_line(p)
+    )
+}
+
 /// A numbered list of papers as one embed (`/search`, `/related`).
 pub fn paper_list(title: &str, papers: &[&Paper], empty: &str, footer: Option<String>) -> CreateEmbed {
     let body = if papers.is_empty() {

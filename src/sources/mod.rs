@@ -6,6 +6,7 @@
 //! produce validated [`Paper`] records.
 
 pub mod arxiv;
+pub mod chat_links;
 pub mod fetch;
 pub mod hf;
 pub mod jsonl;

@@ -205,6 +205,9 @@ fn build_filter(f: &SearchFilter) -> Option<Filter> {
             Match::Any(MatchAny { any }),
         )));
     }
+    if let Some(only) = &f.only {
+        must.push(Condition::HasId(HasIdCondition::from_iter(only.iter().map(point_id))));
+    }
     let must_not: Vec<Condition> = if f.exclude.is_empty() {
         vec![]
     } else {

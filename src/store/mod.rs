@@ -122,6 +122,9 @@ pub struct SearchFilter {
     /// Only papers whose title has, for each of these (lowercase) words, a
     /// word starting with it ([`crate::paper::title_words`]).
     pub title_words: Vec<String>,
+    /// Only these papers (e.g. those shared in a server); `Some(empty)`
+    /// matches nothing.
+    pub only: Option<Vec<PaperId>>,
 }
 
 /// A search, with the query already embedded.

@@ -145,6 +145,9 @@ fn build_filter(f: &SearchFilter) -> Option<Filter> {
         let any: Vec<String> = f.sources.iter().map(|s| s.as_str().to_string()).collect();
         must.push(Condition::matches(schema::INDEXED_KEYWORD, any));
     }
+    if let Some(only) = &f.only {
+        must.push(Condition::has_id(only.iter().map(point_id)));
+    }
     let must_not = if f.exclude.is_empty() {
         vec![]
     } else {

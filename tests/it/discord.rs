@@ -622,6 +622,183 @@ async fn paper_fetches_an_arxiv_link_the_library_lacks_then_finds_it_by_title() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn paper_links_in_chat_get_one_reply_with_cards_and_shared_here_keeps_to_them() {
+    use crate::support::fake_arxiv::FakeArxiv;
+    let arxiv = FakeArxiv::start(FakeArxiv::sample(12).await, Duration::from_millis(200)).await;
+    let sample = FakeArxiv::sample(12).await;
+    let (_dir, lib) = own_library(3).await;
+    let run = start_full(lib.clone(), vec![], |_| {}, Some(arxiv_fetcher(&arxiv))).await;
+    let posted_in = |channel: u64| {
+        move |c: &RestCall| c.method == "POST" && c.path.ends_with(&format!("/channels/{channel}/messages"))
+    };
+
+    // Two links (and one the writer kept from unfurling): one reply, two cards.
+    let content = "two good ones: https://arxiv.org/abs/2511.00009v2 and https://huggingface.co/papers/2511.00010 \
+                   (not this: <https://arxiv.org/abs/2511.00011>) @everyone";
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(3001, fd::CHANNEL_ID, fd::USER_ID, false, content, &[]),
+        )
+        .await;
+    let reply = run.fake.wait_for("the cards", T, posted_in(fd::CHANNEL_ID)).await;
+    assert_eq!(reply.body["message_reference"]["message_id"], "3001", "{}", reply.body);
+    let cards = reply.body["embeds"].as_array().unwrap();
+    assert_eq!(cards.len(), 2, "{}", reply.body);
+    assert_eq!(cards[0]["title"], sample[8].title.as_str());
+    assert_eq!(cards[1]["title"], sample[9].title.as_str());
+    let first = cards[0]["description"].as_str().unwrap();
+    assert!(
+        first.contains("Ada Lovelace, Alan Turing")
+            && first.contains("2025-11-09")
+            && first.contains("https://arxiv.org/pdf/2511.00009"),
+        "{first}"
+    );
+    let requests = arxiv.requests();
+    assert_eq!(requests.len(), 1, "one arXiv request for both: {requests:?}");
+    assert!(requests[0].contains("id_list=2511.00009,2511.00010"), "{requests:?}");
+
+    // Searchable; "shared here" keeps to the two shared papers.
+    let search = |id: u64, query: &str, shared: bool| {
+        fd::slash_command(
+            id,
+            "search",
+            json!([{"name": "query", "type": 3, "value": query}, {"name": "shared", "type": 5, "value": shared}]),
+        )
+    };
+    run.fake
+        .dispatch("INTERACTION_CREATE", search(3002, "language models", true))
+        .await;
+    deferral(&run.fake, 3002).await;
+    let hits = embed_text(&edit_of(&run.fake, "shared-only results", 3002).await.body);
+    // The library's own three papers (the sample's first three titles).
+    let library_titles: Vec<&str> = sample[..3].iter().map(|p| p.title.as_str()).collect();
+    assert!(
+        hits.contains(&sample[8].title) || hits.contains(&sample[9].title),
+        "{hits}"
+    );
+    for t in &library_titles {
+        assert!(!hits.contains(t), "{t} was never shared: {hits}");
+    }
+    run.fake
+        .dispatch("INTERACTION_CREATE", search(3003, &sample[9].title, false))
+        .await;
+    deferral(&run.fake, 3003).await;
+    let hits = embed_text(&edit_of(&run.fake, "all results", 3003).await.body);
+    assert!(hits.contains(&sample[9].title), "{hits}");
+
+    // Cards off in this channel: only with Manage Channels.
+    let off = |id: u64| {
+        fd::slash_command(
+            id,
+            "linkcards",
+            json!([{"name": "cards", "type": 3, "value": "off"}, {"name": "where", "type": 3, "value": "channel"}]),
+        )
+    };
+    run.fake.dispatch("INTERACTION_CREATE", off(3004)).await;
+    let refused = run
+        .fake
+        .wait_for("the refusal", T, |c| c.path.contains("/interactions/3004/"))
+        .await;
+    assert!(
+        refused.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Manage Channels")
+    );
+    assert_eq!(refused.body["data"]["flags"].as_u64().unwrap() & 64, 64);
+    let mut allowed = off(3005);
+    allowed["member"]["permissions"] = json!("16");
+    run.fake.dispatch("INTERACTION_CREATE", allowed).await;
+    let done = run
+        .fake
+        .wait_for("the confirmation", T, |c| c.path.contains("/interactions/3005/"))
+        .await;
+    assert!(
+        done.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("off in this channel")
+    );
+
+    // The opted-out channel gets nothing (and arXiv is not asked); another
+    // channel of the server still gets its card.
+    let before = run
+        .fake
+        .requests()
+        .iter()
+        .filter(|c| posted_in(fd::CHANNEL_ID)(c))
+        .count();
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(3006, fd::CHANNEL_ID, fd::USER_ID, false, "arXiv:2511.00011", &[]),
+        )
+        .await;
+    let other = fd::CHANNEL_ID + 77;
+    run.fake.add_channel(other, fd::ChannelSpec::default());
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(3007, other, fd::USER_ID, false, "https://arxiv.org/abs/2511.00012", &[]),
+        )
+        .await;
+    let card = run.fake.wait_for("the other channel's card", T, posted_in(other)).await;
+    assert_eq!(card.body["embeds"][0]["title"], sample[11].title.as_str());
+    // Without Embed Links, Discord refuses an embed-only message: the card comes as text.
+    let plain = fd::CHANNEL_ID + 78;
+    run.fake.add_channel(
+        plain,
+        fd::ChannelSpec {
+            permissions: fd::perm::ALL & !fd::perm::EMBED_LINKS,
+            ..Default::default()
+        },
+    );
+    run.fake
+        .expect_error("POST", &format!("/channels/{plain}/messages"), 403);
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            fd::message(
+                3008,
+                plain,
+                fd::USER_ID,
+                false,
+                "see arxiv.org/abs/2511.00009 https://arxiv.org/abs/2511.00009",
+                &[],
+            ),
+        )
+        .await;
+    let text = run
+        .fake
+        .wait_for("the card as text", T, |c| {
+            posted_in(plain)(c) && c.body["content"].as_str().is_some_and(|t| t.contains(&sample[8].title))
+        })
+        .await;
+    assert!(
+        text.body["content"]
+            .as_str()
+            .unwrap()
+            .contains("https://arxiv.org/pdf/2511.00009")
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = run
+        .fake
+        .requests()
+        .iter()
+        .filter(|c| posted_in(fd::CHANNEL_ID)(c))
+        .count();
+    assert_eq!(after, before, "nothing in the opted-out channel");
+    assert!(
+        arxiv.requests().iter().all(|r| !r.contains("2511.00011")),
+        "{:?}",
+        arxiv.requests()
+    );
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn too_many_questions_get_a_short_ephemeral_explanation() {
     let run = start(vec![Reply::text(&["One [1]."])], |c| c.limits.user_per_minute = 1).await;
     run.fake

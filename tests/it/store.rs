@@ -167,9 +167,28 @@ async fn suite<S: PaperStore>(store: &S) {
     );
     r.filter.sources.clear();
     r.filter.exclude = vec![ids[0].clone()];
-    let hits = store.search(r).await.unwrap();
+    let hits = store.search(r.clone()).await.unwrap();
     assert!(hits.iter().all(|h| h.stored.paper.id != ids[0]));
     assert_eq!(hits.len(), 2);
+    // Only named papers (those shared in a server); none named, none found.
+    r.filter.exclude.clear();
+    r.filter.only = Some(vec![ids[2].clone(), ids[0].clone()]);
+    let mut only: Vec<_> = store
+        .search(r.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.stored.paper.id)
+        .collect();
+    only.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut want = vec![ids[0].clone(), ids[2].clone()];
+    want.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(only, want);
+    r.filter.only = Some(vec![]);
+    assert!(
+        store.search(r).await.unwrap().is_empty(),
+        "an empty list matches nothing"
+    );
 
     // Titles by word prefixes, from the title index: "Paper number 2" for
     // "numb 2"; all three for "pap"; none for a word inside a word.
