@@ -5,7 +5,7 @@ lookup), not MiniLM's: `POST /v1/embeddings` returns, for each input, a
 deterministic 384-d unit vector made by feature hashing of its words (texts
 that share words get similar vectors, so "related" still means something).
 
-    python3 bench/stand_in_embedder.py 8099 &
+    python3 bench/stand_in_embedder.py 8099 [LATENCY_MS] &
     PAPERBOT_EMBED__BACKEND=openai \
     PAPERBOT_EMBED__OPENAI_BASE_URL=http://127.0.0.1:8099/v1 \
     PAPERBOT_EMBED__OPENAI_MODEL=stand-in paperbot ingest papers.jsonl
@@ -17,6 +17,7 @@ import json
 import math
 import re
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DIM = 384
@@ -39,6 +40,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        if LATENCY:
+            time.sleep(LATENCY)
         inputs = body.get("input", [])
         if isinstance(inputs, str):
             inputs = [inputs]
@@ -55,6 +58,10 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+LATENCY = 0.0
+
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8099
+    # Optional: seconds each request takes, as a GPU server's batch would.
+    LATENCY = float(sys.argv[2]) / 1000 if len(sys.argv) > 2 else 0.0
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

@@ -96,9 +96,11 @@ pub async fn ingest<S: PaperStore>(
         .counts)
 }
 
-/// Writes `records` into the library, batch by batch: each batch is embedded,
-/// written and flushed before the next, so an error, a kill or `stop` loses
-/// at most the batch in flight. `stop` is checked between batches.
+/// Writes `records` into the library, batch by batch, in two overlapping
+/// stages: while one batch is written and flushed, the next is embedded.
+/// Batches are written in order and each is flushed before the next is
+/// written, so an error, a kill or `stop` loses at most the two batches in
+/// flight (a re-run embeds only those). `stop` is checked between batches.
 pub async fn ingest_until<S: PaperStore, T: Into<Incoming>>(
     lib: &Library<S>,
     records: Vec<T>,
@@ -112,89 +114,32 @@ pub async fn ingest_until<S: PaperStore, T: Into<Incoming>>(
     }
     lib.ensure_collection().await?;
     let embedder = lib.dense.name();
-    let counts = &mut outcome.counts;
-    for batch in records.chunks(BATCH) {
+    // An embedded batch waiting to be written, and how many records it holds.
+    let mut ready: Option<(Vec<PaperPoint>, usize)> = None;
+    for batch in records.chunks(lib.dense.ingest_batch(BATCH)) {
         if stop.is_cancelled() {
             outcome.interrupted = true;
             break;
         }
-        let ids: Vec<PaperId> = batch.iter().map(|r| r.paper.id.clone()).collect();
-        let existing: HashMap<PaperId, StoredPaper> = lib
-            .store
-            .get(&ids)
-            .await?
-            .into_iter()
-            .map(|s| (s.paper.id.clone(), s))
-            .collect();
-        let now = Utc::now();
-        let mut to_embed: Vec<StoredPaper> = Vec::new();
-        let mut to_write: Vec<PaperPoint> = Vec::new();
-        for Incoming { paper, first_seen } in batch {
-            // The earliest known entry time wins: a backup restored into a
-            // library that saw the paper later still dates it from the backup.
-            let first_seen = match (existing.get(&paper.id).map(|e| e.first_seen), *first_seen) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) => a,
-                (None, b) => b.unwrap_or(now),
-            };
-            let stored = StoredPaper {
-                first_seen,
-                content_hash: content_hash(paper),
-                text_hash: text_hash(paper, &embedder),
-                paper: paper.clone(),
-            };
-            match existing.get(&paper.id) {
-                Some(old)
-                    if old.content_hash == stored.content_hash
-                        && old.text_hash == stored.text_hash
-                        && old.first_seen == stored.first_seen =>
-                {
-                    counts.unchanged += 1;
-                }
-                Some(old) if old.text_hash == stored.text_hash => {
-                    // Metadata changed (e.g. upvotes): reuse the vectors.
-                    match lib.store.vectors(&paper.id).await? {
-                        Some(vectors) => to_write.push(PaperPoint { stored, vectors }),
-                        None => to_embed.push(stored),
-                    }
-                    counts.updated += 1;
-                }
-                Some(_) => {
-                    to_embed.push(stored);
-                    counts.updated += 1;
-                }
-                None => {
-                    to_embed.push(stored);
-                    counts.new += 1;
-                }
+        let (to_embed, to_write) = classify(lib, batch, &embedder, &mut outcome.counts).await?;
+        let (embedded, written) = tokio::join!(embed(lib, to_embed), async {
+            match ready.take() {
+                Some((points, n)) => write(lib, points).await.map(|()| n),
+                None => Ok(0),
             }
-        }
-        if !to_embed.is_empty() {
-            let texts: Vec<String> = to_embed.iter().map(|s| s.paper.embedding_text()).collect();
-            let bm25 = lib.bm25.clone();
-            let sparse_texts = texts.clone();
-            let (dense, sparse) = tokio::join!(
-                lib.dense.embed_documents(texts),
-                tokio::task::spawn_blocking(move || sparse_texts.iter().map(|t| bm25.document(t)).collect::<Vec<_>>())
-            );
-            let dense = dense?;
-            let sparse = sparse.map_err(|e| crate::embed::EmbedError::Inference(e.to_string()))?;
-            for ((stored, dense), sparse) in to_embed.into_iter().zip(dense).zip(sparse) {
-                to_write.push(PaperPoint {
-                    stored,
-                    vectors: PaperVectors { dense, sparse },
-                });
-            }
-        }
-        let written = !to_write.is_empty();
-        lib.store.upsert(to_write).await?;
-        if written {
-            // Durable before the next batch: a kill loses at most one batch.
-            lib.store.flush().await?;
-        }
-        outcome.done += batch.len();
-        progress.inc(batch.len() as u64);
-        tracing::debug!(done = outcome.done, total = records.len(), "ingest batch written");
+        });
+        let n = written?;
+        outcome.done += n;
+        progress.inc(n as u64);
+        let mut points = to_write;
+        points.extend(embedded?);
+        ready = Some((points, batch.len()));
+        tracing::debug!(done = outcome.done, total = records.len(), "ingest batch embedded");
+    }
+    if let Some((points, n)) = ready {
+        write(lib, points).await?;
+        outcome.done += n;
+        progress.inc(n as u64);
     }
     // Flushed before the index is rebuilt (a crash mid-optimize must not find
     // unflushed points), and after.
@@ -212,4 +157,102 @@ pub async fn ingest_until<S: PaperStore, T: Into<Incoming>>(
         m.ingested(kind, n);
     }
     Ok(outcome)
+}
+
+/// Which of `batch` are new or changed (to embed), which only need their
+/// metadata rewritten (vectors reused), and which are unchanged (counted).
+async fn classify<S: PaperStore>(
+    lib: &Library<S>,
+    batch: &[Incoming],
+    embedder: &str,
+    counts: &mut IngestCounts,
+) -> Result<(Vec<StoredPaper>, Vec<PaperPoint>), LibraryError> {
+    let ids: Vec<PaperId> = batch.iter().map(|r| r.paper.id.clone()).collect();
+    let existing: HashMap<PaperId, StoredPaper> = lib
+        .store
+        .get(&ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.paper.id.clone(), s))
+        .collect();
+    let now = Utc::now();
+    let mut to_embed: Vec<StoredPaper> = Vec::new();
+    let mut to_write: Vec<PaperPoint> = Vec::new();
+    for Incoming { paper, first_seen } in batch {
+        // The earliest known entry time wins: a backup restored into a
+        // library that saw the paper later still dates it from the backup.
+        let first_seen = match (existing.get(&paper.id).map(|e| e.first_seen), *first_seen) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, b) => b.unwrap_or(now),
+        };
+        let stored = StoredPaper {
+            first_seen,
+            content_hash: content_hash(paper),
+            text_hash: text_hash(paper, embedder),
+            paper: paper.clone(),
+        };
+        match existing.get(&paper.id) {
+            Some(old)
+                if old.content_hash == stored.content_hash
+                    && old.text_hash == stored.text_hash
+                    && old.first_seen == stored.first_seen =>
+            {
+                counts.unchanged += 1;
+            }
+            Some(old) if old.text_hash == stored.text_hash => {
+                // Metadata changed (e.g. upvotes): reuse the vectors.
+                match lib.store.vectors(&paper.id).await? {
+                    Some(vectors) => to_write.push(PaperPoint { stored, vectors }),
+                    None => to_embed.push(stored),
+                }
+                counts.updated += 1;
+            }
+            Some(_) => {
+                to_embed.push(stored);
+                counts.updated += 1;
+            }
+            None => {
+                to_embed.push(stored);
+                counts.new += 1;
+            }
+        }
+    }
+    Ok((to_embed, to_write))
+}
+
+/// Dense and sparse vectors for `papers` (the sparse ones on the blocking pool).
+async fn embed<S: PaperStore>(lib: &Library<S>, papers: Vec<StoredPaper>) -> Result<Vec<PaperPoint>, LibraryError> {
+    if papers.is_empty() {
+        return Ok(vec![]);
+    }
+    let texts: Vec<String> = papers.iter().map(|s| s.paper.embedding_text()).collect();
+    let bm25 = lib.bm25.clone();
+    let sparse_texts = texts.clone();
+    let (dense, sparse) = tokio::join!(
+        lib.dense.embed_documents(texts),
+        tokio::task::spawn_blocking(move || sparse_texts.iter().map(|t| bm25.document(t)).collect::<Vec<_>>())
+    );
+    let dense = dense?;
+    let sparse = sparse.map_err(|e| crate::embed::EmbedError::Inference(e.to_string()))?;
+    Ok(papers
+        .into_iter()
+        .zip(dense)
+        .zip(sparse)
+        .map(|((stored, dense), sparse)| PaperPoint {
+            stored,
+            vectors: PaperVectors { dense, sparse },
+        })
+        .collect())
+}
+
+/// Writes `points` and makes them durable before anything after them.
+async fn write<S: PaperStore>(lib: &Library<S>, points: Vec<PaperPoint>) -> Result<(), LibraryError> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    lib.store.upsert(points).await?;
+    // Durable before the next batch is written: a kill loses only what is in flight.
+    lib.store.flush().await?;
+    Ok(())
 }

@@ -61,6 +61,10 @@ pub struct EmbedConfig {
     pub openai_model: String,
     /// Output dimension, for models that support choosing one.
     pub openai_dimensions: Option<u32>,
+    /// Requests of `batch_size` texts in flight to a remote embedder at
+    /// once, so a batching server (text-embeddings-inference, vLLM,
+    /// Ollama) is kept busy and is the limit, not the round trips.
+    pub concurrency: usize,
 }
 
 impl Default for EmbedConfig {
@@ -74,6 +78,7 @@ impl Default for EmbedConfig {
             openai_base_url: "https://api.openai.com/v1".into(),
             openai_model: "text-embedding-3-small".into(),
             openai_dimensions: None,
+            concurrency: 4,
         }
     }
 }
@@ -111,6 +116,7 @@ impl DenseEmbedder {
                     &config.openai_model,
                     config.openai_dimensions,
                     config.batch_size,
+                    config.concurrency,
                     http,
                 );
                 let probe = inner.embed(&["dimension probe".to_string()]).await?;
@@ -157,6 +163,15 @@ impl DenseEmbedder {
                 .map_err(|e| EmbedError::Inference(e.to_string()))?
             }
             DenseEmbedder::OpenAi { inner, .. } => inner.embed(&texts).await,
+        }
+    }
+
+    /// Papers per ingest batch (each is written and flushed whole): enough
+    /// to keep every request slot of a remote embedder busy.
+    pub fn ingest_batch(&self, base: usize) -> usize {
+        match self {
+            DenseEmbedder::Local(_) => base,
+            DenseEmbedder::OpenAi { inner, .. } => base.max(inner.batch_size() * inner.concurrency()),
         }
     }
 

@@ -14,6 +14,7 @@ pub struct OpenAiEmbedder {
     model: String,
     dimensions: Option<u32>,
     batch_size: usize,
+    concurrency: usize,
 }
 
 impl OpenAiEmbedder {
@@ -23,6 +24,7 @@ impl OpenAiEmbedder {
         model: &str,
         dimensions: Option<u32>,
         batch_size: usize,
+        concurrency: usize,
         http: reqwest::Client,
     ) -> Self {
         let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
@@ -33,6 +35,7 @@ impl OpenAiEmbedder {
             model: model.to_string(),
             dimensions,
             batch_size: batch_size.clamp(1, 2048),
+            concurrency: concurrency.clamp(1, 64),
         }
     }
 
@@ -40,33 +43,52 @@ impl OpenAiEmbedder {
         &self.model
     }
 
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Embeds `texts` in requests of `batch_size`, up to `concurrency` of
+    /// them in flight; the vectors come back in the order of `texts`.
     pub async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(self.batch_size) {
-            let mut args = CreateEmbeddingRequestArgs::default();
-            args.model(self.model.clone()).input(chunk.to_vec());
-            if let Some(d) = self.dimensions {
-                args.dimensions(d);
-            }
-            let request = args.build().map_err(|e| EmbedError::Remote(e.to_string()))?;
-            let mut resp = self
-                .client
-                .embeddings()
-                .create(request)
-                .instrument(tracing::info_span!("openai_embed", model = %self.model, n = chunk.len()))
-                .await
-                .map_err(|e| EmbedError::Remote(format!("embedding request to model `{}` failed: {e}", self.model)))?;
-            if resp.data.len() != chunk.len() {
-                return Err(EmbedError::Remote(format!(
-                    "asked for {} embeddings, got {}",
-                    chunk.len(),
-                    resp.data.len()
-                )));
-            }
-            resp.data.sort_by_key(|e| e.index);
-            out.extend(resp.data.into_iter().map(|e| normalise(e.embedding)));
+        use futures_util::{StreamExt, TryStreamExt};
+        let requests: Vec<_> = texts
+            .chunks(self.batch_size)
+            .map(|chunk| self.embed_chunk(chunk.to_vec()))
+            .collect();
+        let chunks: Vec<Vec<Vec<f32>>> = futures_util::stream::iter(requests)
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    async fn embed_chunk(&self, chunk: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let n = chunk.len();
+        let mut args = CreateEmbeddingRequestArgs::default();
+        args.model(self.model.clone()).input(chunk);
+        if let Some(d) = self.dimensions {
+            args.dimensions(d);
         }
-        Ok(out)
+        let request = args.build().map_err(|e| EmbedError::Remote(e.to_string()))?;
+        let mut resp = self
+            .client
+            .embeddings()
+            .create(request)
+            .instrument(tracing::info_span!("openai_embed", model = %self.model, n))
+            .await
+            .map_err(|e| EmbedError::Remote(format!("embedding request to model `{}` failed: {e}", self.model)))?;
+        if resp.data.len() != n {
+            return Err(EmbedError::Remote(format!(
+                "asked for {n} embeddings, got {}",
+                resp.data.len()
+            )));
+        }
+        resp.data.sort_by_key(|e| e.index);
+        Ok(resp.data.into_iter().map(|e| normalise(e.embedding)).collect())
     }
 }
 

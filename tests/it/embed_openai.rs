@@ -113,3 +113,68 @@ async fn openai_embedder_mismatch_and_reindex() {
     let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["count"], 85);
 }
+
+/// A server that answers slowly and records how many requests it held at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_embedder_keeps_several_requests_in_flight_and_the_order() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    #[derive(Default)]
+    struct Seen {
+        now: AtomicUsize,
+        most: AtomicUsize,
+        total: AtomicUsize,
+    }
+    let seen = Arc::new(Seen::default());
+    let handler = {
+        let seen = seen.clone();
+        move |Json(req): Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                let at_once = seen.now.fetch_add(1, Ordering::SeqCst) + 1;
+                seen.most.fetch_max(at_once, Ordering::SeqCst);
+                seen.total.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                seen.now.fetch_sub(1, Ordering::SeqCst);
+                let data: Vec<Value> = req["input"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embed(t.as_str().unwrap())}))
+                    .collect();
+                Json(
+                    json!({"object": "list", "data": data, "model": req["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}}),
+                )
+            }
+        }
+    };
+    let addr = crate::support::serve(Router::new().route("/v1/embeddings", post(handler))).await;
+    let config = paperbot::embed::EmbedConfig {
+        backend: paperbot::embed::EmbedBackend::Openai,
+        openai_base_url: format!("http://{addr}/v1"),
+        openai_model: "test-embed".into(),
+        batch_size: 8,
+        concurrency: 4,
+        ..Default::default()
+    };
+    let embedder = paperbot::embed::DenseEmbedder::from_config(&config, None)
+        .await
+        .unwrap();
+    assert_eq!(embedder.ingest_batch(64), 64);
+    seen.most.store(0, Ordering::SeqCst);
+    seen.total.store(0, Ordering::SeqCst);
+    let texts: Vec<String> = (0..80).map(|i| format!("text number {i} {}", "x".repeat(i))).collect();
+    let vectors = embedder.embed_documents(texts.clone()).await.unwrap();
+    assert_eq!(seen.total.load(Ordering::SeqCst), 10, "80 texts in requests of 8");
+    assert_eq!(seen.most.load(Ordering::SeqCst), 4, "four in flight at once");
+    for (t, v) in texts.iter().zip(&vectors) {
+        let mut want = embed(t);
+        let n = want.iter().map(|x| x * x).sum::<f32>().sqrt();
+        want.iter_mut().for_each(|x| *x /= n);
+        assert!(
+            v.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5),
+            "vectors in the order of the texts"
+        );
+    }
+}

@@ -36,7 +36,7 @@ pub async fn run(app: &App, corpus: &Path, n: usize, baseline_n: usize) -> anyho
         .map(Paper::embedding_text)
         .collect();
     let t = Instant::now();
-    for chunk in sample.chunks(paperbot::ingest::BATCH) {
+    for chunk in sample.chunks(dense.ingest_batch(paperbot::ingest::BATCH)) {
         let _ = dense.embed_documents(chunk.to_vec()).await?;
         let _: Vec<_> = chunk.iter().map(|t| bm25.document(t)).collect();
     }

@@ -54,7 +54,8 @@ impl StandInEmbedder {
             .env("PAPERBOT_EMBED__OPENAI_BASE_URL", format!("{}/v1", self.base))
             .env("PAPERBOT_EMBED__OPENAI_MODEL", "stand-in")
             // One embedding request per ingest batch (plus the dimension probe).
-            .env("PAPERBOT_EMBED__BATCH_SIZE", "64");
+            .env("PAPERBOT_EMBED__BATCH_SIZE", "64")
+            .env("PAPERBOT_EMBED__CONCURRENCY", "1");
         cmd
     }
 
