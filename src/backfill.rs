@@ -89,8 +89,8 @@ impl Counts {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub progress: Progress,
-    /// The run went on from saved progress.
-    pub resumed: bool,
+    /// The run went on from saved progress: records or lines done before it.
+    pub resumed: Option<u64>,
     /// A stop request ended it early (progress saved).
     pub interrupted: bool,
 }
@@ -145,11 +145,11 @@ pub async fn oai<S: PaperStore + StateStore>(
 ) -> Result<Report, BackfillError> {
     let key = req.key();
     let saved = if restart { None } else { load(lib, &key).await? };
-    let resumed = saved.as_ref().is_some_and(|p| !p.finished && p.token.is_some());
     let mut progress = match saved {
         Some(p) if !p.finished && p.token.is_some() => p,
         _ => Progress::default(),
     };
+    let resumed = progress.token.is_some().then_some(progress.done);
     let filter = SnapshotFilter {
         categories: req.categories.clone(),
         from: None,
@@ -285,13 +285,11 @@ pub async fn snapshot<S: PaperStore + StateStore>(
     let key = snapshot_key(path, filter);
     let saved = if restart { None } else { load(lib, &key).await? };
     let size = std::fs::metadata(path).map_err(io)?.len();
-    let resumed = saved
-        .as_ref()
-        .is_some_and(|p| !p.finished && p.offset > 0 && p.offset <= size);
     let mut progress = match saved {
-        Some(p) if resumed => p,
+        Some(p) if !p.finished && p.offset > 0 && p.offset <= size => p,
         _ => Progress::default(),
     };
+    let resumed = (progress.offset > 0).then_some(progress.done);
     progress.total = Some(size);
     pb.set_length(size);
     pb.set_position(progress.offset);

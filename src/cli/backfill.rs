@@ -111,8 +111,8 @@ pub async fn run(app: &App, what: BackfillWhat) -> anyhow::Result<ExitCode> {
 fn print_report(r: &Report) {
     let p = &r.progress;
     let c = &p.counts;
-    if r.resumed {
-        println!("resumed a backfill saved at {} records/lines", p.done);
+    if let Some(at) = r.resumed {
+        println!("resumed a backfill saved at {at} records/lines");
     }
     println!(
         "backfill {}: {} records/lines read; {} new, {} updated, {} unchanged, {} filtered out, {} skipped, {} withdrawn upstream",

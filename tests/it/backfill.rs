@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 use crate::support::fake_oai::FakeOai;
 use crate::support::stand_in_embedder::StandInEmbedder;
 
+/// The records or lines a resumed run says were done before it.
+fn resumed_at(stdout: &str) -> u64 {
+    let rest = stdout.split("resumed a backfill saved at ").nth(1).expect(stdout);
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -77,7 +83,8 @@ async fn an_oai_harvest_killed_mid_way_goes_on_from_its_last_page() {
     let out = run(&HARVEST).output().unwrap();
     let (so, se) = text(&out);
     assert!(out.status.success(), "{so}{se}");
-    assert!(so.contains("resumed a backfill"), "{so}");
+    let at = resumed_at(&so);
+    assert!(at >= 20 && at < in_set.len() as u64, "resumed at {at}: {so}");
     assert!(so.contains("backfill finished"), "{so}");
     assert!(so.contains(&format!("{withdrawn} withdrawn upstream")), "{so}");
     let resumed = &oai.requests()[before..];
@@ -197,7 +204,11 @@ async fn a_snapshot_backfill_stopped_with_ctrl_c_resumes_at_the_next_line() {
     let out = emb.paperbot(&data, &args).output().unwrap();
     let (so, se) = text(&out);
     assert!(out.status.success(), "{so}{se}");
-    assert!(so.contains("resumed a backfill"), "{so}");
+    let at = resumed_at(&so);
+    assert!(
+        at > 0 && at % 6 == 0 && at < papers.len() as u64,
+        "resumed at {at}: {so}"
+    );
     assert!(
         so.contains(&format!(
             "backfill finished: {} records/lines read; {wanted} new, 0 updated, 0 unchanged, {} filtered out, 1 skipped",
