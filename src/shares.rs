@@ -96,3 +96,21 @@ pub async fn in_place<S: StateStore>(store: &S, place: Place) -> StoreResult<Vec
     out.sort_by(|a, b| b.last.at.cmp(&a.last.at));
     Ok(out)
 }
+
+/// The papers most discussed in `place` since `since`: shared again (or for
+/// the first time) since then, most messages first, at most `n`.
+pub async fn discussed_since<S: StateStore>(
+    store: &S,
+    place: Place,
+    since: DateTime<Utc>,
+    n: usize,
+) -> StoreResult<Vec<Shared>> {
+    let mut recent: Vec<Shared> = in_place(store, place)
+        .await?
+        .into_iter()
+        .filter(|s| s.last.at >= since)
+        .collect();
+    recent.sort_by(|a, b| b.count.cmp(&a.count).then(b.last.at.cmp(&a.last.at)));
+    recent.truncate(n);
+    Ok(recent)
+}

@@ -239,7 +239,10 @@ pub async fn command(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) ->
                     .edit_response(
                         &ctx.http,
                         EditInteractionResponse::new()
-                            .embed(render::digest_embed(&d, "preview"))
+                            .embed(render::with_discussed(
+                                render::digest_embed(&d, "preview"),
+                                &discussed(bot, cmd.guild_id.map(|g| g.get()), d.since).await,
+                            ))
                             .allowed_mentions(no_pings()),
                     )
                     .await
@@ -252,6 +255,29 @@ pub async fn command(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) ->
         }
         _ => reply(ctx, cmd, "Unknown digest command.").await,
     }
+}
+
+/// Papers linked in the server since `since` (most shared first, five at
+/// most), for the digest's "Discussed here"; nothing when unknown.
+async fn discussed(bot: &Bot, guild: Option<u64>, since: DateTime<Utc>) -> Vec<(crate::paper::Paper, u64)> {
+    let Some(guild) = guild else { return vec![] };
+    let store = &bot.answerer.library().store;
+    let shared = match crate::shares::discussed_since(store, crate::shares::Place::Guild(guild), since, 5).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "papers shared in the server could not be listed");
+            return vec![];
+        }
+    };
+    let ids: Vec<_> = shared.iter().map(|s| s.paper.clone()).collect();
+    let papers = crate::store::PaperStore::get(store, &ids).await.unwrap_or_default();
+    shared
+        .iter()
+        .filter_map(|s| {
+            let p = papers.iter().find(|p| p.paper.id == s.paper)?;
+            Some((p.paper.clone(), s.count))
+        })
+        .collect()
 }
 
 async fn save_subscription<S: StateStore>(store: &S, sub: &Subscription) -> Result<(), StoreError> {
@@ -394,10 +420,11 @@ impl DigestSink for DiscordSink<'_> {
             );
             return Ok(());
         }
+        let discussed = discussed(self.bot, self.sub.guild_id, since).await;
         // Discord returns the first message to a second post with the same
         // nonce (within a few minutes): two processes cannot both post it.
         let msg = CreateMessage::new()
-            .embed(render::digest_embed(&d, digest_id))
+            .embed(render::with_discussed(render::digest_embed(&d, digest_id), &discussed))
             .nonce(Nonce::String(digest_id.to_string()))
             .enforce_nonce(true)
             .allowed_mentions(no_pings());

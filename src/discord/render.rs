@@ -464,6 +464,26 @@ pub fn digest_embed(d: &Digest, digest_id: &str) -> CreateEmbed {
         )))
 }
 
+/// "Discussed here": papers shared in the server since the last digest,
+/// with how many messages linked each.
+pub fn with_discussed(e: CreateEmbed, discussed: &[(Paper, u64)]) -> CreateEmbed {
+    if discussed.is_empty() {
+        return e;
+    }
+    let lines: Vec<String> = discussed
+        .iter()
+        .map(|(p, n)| {
+            let times = if *n == 1 {
+                "once".to_string()
+            } else {
+                format!("{n} times")
+            };
+            source_line("• ", p, 200) + &format!(" — shared {times}")
+        })
+        .collect();
+    e.field("Discussed here", trim(&lines.join("\n"), FIELD_MAX), false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

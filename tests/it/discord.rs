@@ -1065,6 +1065,27 @@ async fn a_subscribed_channel_gets_its_digest_exactly_once() {
         "{said}"
     );
 
+    // Papers linked in the server since the last digest: "Discussed here".
+    let store = &run.bot.answerer.library().store;
+    let held = paperbot::store::all(store).await.unwrap();
+    let (first, second) = (held[0].paper.clone(), held[1].paper.clone());
+    let at = |m: u64| paperbot::shares::Message {
+        channel: fd::CHANNEL_ID,
+        message: m,
+        at: now - chrono::Duration::minutes(30),
+    };
+    let place = paperbot::shares::Place::Guild(fd::GUILD_ID);
+    for (m, ids) in [
+        (91, vec![first.id.clone()]),
+        (92, vec![first.id.clone(), second.id.clone()]),
+    ] {
+        paperbot::shares::record(store, place, &ids, at(m)).await.unwrap();
+    }
+    // The same message again (an edit, a replayed event) counts once.
+    paperbot::shares::record(store, place, std::slice::from_ref(&first.id), at(92))
+        .await
+        .unwrap();
+
     // Due a minute ago: posted once.
     let ticks = digests::run_due(&run.bot, &run.http, now).await;
     assert_eq!(ticks, vec![(fd::CHANNEL_ID, Tick::Posted(today))]);
@@ -1081,6 +1102,18 @@ async fn a_subscribed_channel_gets_its_digest_exactly_once() {
     );
     assert_no_pings(std::slice::from_ref(&post));
     assert_eq!(post.body["allowed_mentions"]["parse"], json!([]));
+    let field = &post.body["embeds"][0]["fields"][0];
+    assert_eq!(field["name"], "Discussed here", "{}", post.body);
+    let discussed = field["value"].as_str().unwrap();
+    let (a, b) = (
+        discussed.find(first.title.as_str()).expect(discussed),
+        discussed.find(second.title.as_str()).expect(discussed),
+    );
+    assert!(a < b, "most shared first: {discussed}");
+    assert!(
+        discussed.contains("shared 2 times") && discussed.contains("shared once"),
+        "{discussed}"
+    );
 
     // A restart or the next tick: nothing more.
     assert!(
@@ -1092,7 +1125,6 @@ async fn a_subscribed_channel_gets_its_digest_exactly_once() {
     // A crash between posting and recording leaves it pending: recovery finds the post.
     let footer = post.body["embeds"][0]["footer"]["text"].as_str().unwrap();
     let id = footer.split_whitespace().find(|w| w.starts_with("dg-")).unwrap();
-    let store = &run.bot.answerer.library().store;
     let pending = json!({"last_posted": null, "cutoff": null,
         "pending": {"date": today, "digest_id": id, "cutoff": now}});
     store
