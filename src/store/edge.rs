@@ -14,7 +14,7 @@ use qdrant_edge::{
     AnyVariants, Condition, CountRequest, CreateIndex, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeShard,
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Fusion,
     HasIdCondition, JsonPath, Match, MatchAny, MatchText, Modifier, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
+    PayloadSchemaParams, PayloadSchemaType, PointId, QuantizationConfig, QuantizationSearchParams, PointInsertOperations, PointOperations, PointStruct, Prefetch,
     QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest, SearchParams, SparseVector, TextIndexParams,
     TokenizerType, UpdateOperation, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
@@ -176,6 +176,30 @@ fn title_index() -> UpdateOperation {
     }))
 }
 
+/// Dense vectors as int8 kept in RAM (a quarter of f32), the originals
+/// memory-mapped for rescoring ([`schema::QUANTIZATION`]).
+fn int8() -> QuantizationConfig {
+    serde_json::from_value(serde_json::json!({"scalar": {
+        "type": "int8",
+        "quantile": schema::INT8_QUANTILE,
+        "always_ram": true,
+    }}))
+    .expect("a valid scalar quantization config")
+}
+
+/// Search through the int8 vectors, rescoring the best with the originals.
+fn search_params() -> SearchParams {
+    SearchParams {
+        hnsw_ef: Some(HNSW_EF),
+        quantization: Some(QuantizationSearchParams {
+            ignore: false,
+            rescore: Some(true),
+            oversampling: Some(schema::OVERSAMPLING),
+        }),
+        ..Default::default()
+    }
+}
+
 fn build_filter(f: &SearchFilter) -> Option<Filter> {
     let mut must = Vec::new();
     if !f.title_words.is_empty() {
@@ -279,11 +303,21 @@ impl PaperStore for EdgeStore {
         let shard = tokio::task::spawn_blocking(move || -> Result<EdgeShard, StoreError> {
             std::fs::create_dir_all(&dir).map_err(|e| StoreError::backend(format!("creating {}", dir.display()), e))?;
             let config = EdgeConfigBuilder::new()
-                .vector(DENSE, EdgeVectorParamsBuilder::new(dim, Distance::Cosine).build())
+                .vector(
+                    DENSE,
+                    EdgeVectorParamsBuilder::new(dim, Distance::Cosine)
+                        .on_disk(schema::VECTORS_ON_DISK)
+                        .quantization_config(int8())
+                        .build(),
+                )
                 .sparse_vector(
                     SPARSE,
-                    EdgeSparseVectorParamsBuilder::new().modifier(Modifier::Idf).build(),
+                    EdgeSparseVectorParamsBuilder::new()
+                        .modifier(Modifier::Idf)
+                        .on_disk(schema::VECTORS_ON_DISK)
+                        .build(),
                 )
+                .on_disk_payload(true)
                 .build();
             let shard = EdgeShard::new(&dir, config).map_err(|e| StoreError::backend("creating the library", e))?;
             for (field, kind) in [
@@ -440,10 +474,7 @@ impl PaperStore for EdgeStore {
             prefetches: vec![],
             query: Some(query),
             limit: req.prefetch.max(req.limit),
-            params: Some(SearchParams {
-                hnsw_ef: Some(HNSW_EF),
-                ..Default::default()
-            }),
+            params: Some(search_params()),
             filter: filter.clone(),
             score_threshold: None,
         };
@@ -465,10 +496,7 @@ impl PaperStore for EdgeStore {
             score_threshold: None,
             limit: req.limit,
             offset: 0,
-            params: Some(SearchParams {
-                hnsw_ef: Some(HNSW_EF),
-                ..Default::default()
-            }),
+            params: Some(search_params()),
             with_vector: WithVector::Bool(false),
             with_payload: WithPayloadInterface::Bool(true),
         };

@@ -23,6 +23,15 @@ pub const TITLE: &str = "title";
 pub const TITLE_MAX_TOKEN: usize = 20;
 /// Reciprocal rank fusion constant, the same on both backends.
 pub const RRF_K: usize = 60;
+/// Dense and sparse vectors memory-mapped rather than read into RAM: a
+/// process opening a big library maps it instead of loading it
+/// (`paperbot bench scale`).
+pub const VECTORS_ON_DISK: bool = true;
+/// int8 scalar quantization of the dense vectors: values beyond this
+/// quantile are clipped.
+pub const INT8_QUANTILE: f32 = 0.99;
+/// Candidates scored on int8 per result, then rescored with the originals.
+pub const OVERSAMPLING: f64 = 2.0;
 /// HNSW beam width at query time: recall over latency (the default, 64,
 /// loses neighbours on large libraries).
 pub const HNSW_EF: usize = 128;
