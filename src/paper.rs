@@ -169,6 +169,10 @@ impl SourceKind {
     }
 }
 
+impl SourceKind {
+    pub const ALL: [SourceKind; 3] = [SourceKind::HfDaily, SourceKind::Arxiv, SourceKind::PageText];
+}
+
 impl fmt::Display for SourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

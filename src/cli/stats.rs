@@ -13,6 +13,8 @@ pub struct StatsArgs {
 
 pub async fn run(app: &App, args: StatsArgs) -> anyhow::Result<ExitCode> {
     let s = app.store().await?;
+    // Once for a library made by an older paperbot: the indexes stats reads.
+    s.ensure_indexes().await?;
     let stats = store::stats(&s).await?;
     // On a server or cluster, where the papers live (shards × replicas).
     let placement = match &s {

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use qdrant_edge::{
-    AnyVariants, Condition, CountRequest, CreateIndex, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeShard,
-    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Fusion,
-    HasIdCondition, JsonPath, Match, MatchAny, MatchText, Modifier, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaParams, PayloadSchemaType, PointId, QuantizationConfig, QuantizationSearchParams, PointInsertOperations, PointOperations, PointStruct, Prefetch,
-    QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest, SearchParams, SparseVector, TextIndexParams,
-    TokenizerType, UpdateOperation, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
+    AnyVariants, Condition, CountRequest, CreateIndex, DateTimeWrapper, Direction, Distance, EdgeConfigBuilder,
+    EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter,
+    Fusion, HasIdCondition, JsonPath, Match, MatchAny, MatchText, Modifier, NamedQuery, OrderBy, OrderByInterface,
+    PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, Prefetch, QuantizationConfig, QuantizationSearchParams, QueryEnum, QueryRequest, Range, ScoringQuery,
+    ScrollRequest, SearchParams, SparseVector, TextIndexParams, TokenizerType, UpdateOperation, VectorInternal,
+    VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 
 use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
@@ -90,6 +91,10 @@ impl EdgeStore {
             let _ = f.set_len(0).and_then(|()| write!(f, "{}", std::process::id()));
         }
         let dir = data_dir.join("papers");
+        let state_dir = data_dir.join("state");
+        for d in [&dir, &state_dir] {
+            trim_wal(d);
+        }
         let shard = if dir.join(META_FILE).exists() {
             let d = dir.clone();
             let shard = EdgeShard::load(&d, None)
@@ -98,7 +103,6 @@ impl EdgeStore {
         } else {
             None
         };
-        let state_dir = data_dir.join("state");
         let state = if state_dir.join(STATE_MARK).exists() {
             let shard = EdgeShard::load(&state_dir, None)
                 .map_err(|e| StoreError::backend(format!("loading {}", state_dir.display()), e))?;
@@ -323,6 +327,7 @@ impl PaperStore for EdgeStore {
             for (field, kind) in [
                 (schema::INDEXED_DATETIME, PayloadSchemaType::Datetime),
                 (schema::INDEXED_KEYWORD, PayloadSchemaType::Keyword),
+                (schema::FIRST_SEEN, PayloadSchemaType::Datetime),
             ] {
                 shard
                     .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(
@@ -540,14 +545,76 @@ impl PaperStore for EdgeStore {
             return Ok(());
         };
         let title = JsonPath::try_from(schema::TITLE).expect("static path");
-        if shard.info().payload_schema.contains_key(&title) {
+        let first_seen = JsonPath::try_from(schema::FIRST_SEEN).expect("static path");
+        let schema = shard.info().payload_schema;
+        let (has_title, has_first_seen) = (schema.contains_key(&title), schema.contains_key(&first_seen));
+        if has_title && has_first_seen {
             return Ok(());
         }
-        tracing::info!(library = %self.describe(), "indexing titles (once, for a library made by an older paperbot)");
-        self.with_shard("indexing titles", true, |s| {
-            s.update(title_index())?;
+        tracing::info!(library = %self.describe(), "indexing titles and entry times (once, for a library made by an older paperbot)");
+        self.with_shard("indexing", true, move |s| {
+            if !has_title {
+                s.update(title_index())?;
+            }
+            if !has_first_seen {
+                s.update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(
+                    CreateIndex {
+                        field_name: first_seen,
+                        field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Datetime)),
+                    },
+                )))?;
+            }
             s.flush();
             Ok(())
+        })
+        .await
+    }
+
+    async fn summary(&self) -> StoreResult<super::LibraryStats> {
+        let Some(shard) = self.shard.read().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return Ok(super::LibraryStats::default());
+        };
+        let first_seen = JsonPath::try_from(schema::FIRST_SEEN).expect("static path");
+        if !shard.info().payload_schema.contains_key(&first_seen) {
+            return super::stats_by_scan(self).await;
+        }
+        self.with_shard("summary", false, |s| {
+            let count = |filter: Option<Filter>| s.count(CountRequest { filter, exact: true }).map(|n| n as u64);
+            let mut stats = super::LibraryStats {
+                count: count(None)?,
+                ..Default::default()
+            };
+            for kind in crate::paper::SourceKind::ALL {
+                let f = build_filter(&SearchFilter {
+                    sources: vec![kind],
+                    ..Default::default()
+                });
+                let n = count(f)?;
+                if n > 0 {
+                    stats.by_source.push((kind, n));
+                }
+            }
+            // The first point in each order of an indexed time.
+            let edge =
+                |field: &str, direction: Direction| -> Result<Option<StoredPaper>, qdrant_edge::OperationError> {
+                    let (records, _) = s.scroll(ScrollRequest {
+                        offset: None,
+                        limit: Some(1),
+                        filter: None,
+                        with_payload: Some(WithPayloadInterface::Bool(true)),
+                        with_vector: WithVector::Bool(false),
+                        order_by: Some(OrderByInterface::Struct(OrderBy {
+                            key: JsonPath::try_from(field).expect("static path"),
+                            direction: Some(direction),
+                            start_from: None,
+                        })),
+                    })?;
+                    Ok(records.into_iter().next().and_then(|r| payload_of(r.payload).ok()))
+                };
+            stats.oldest_published = edge(schema::INDEXED_DATETIME, Direction::Asc)?.and_then(|p| p.paper.published);
+            stats.newest_published = edge(schema::INDEXED_DATETIME, Direction::Desc)?.and_then(|p| p.paper.published);
+            stats.newest_first_seen = edge(schema::FIRST_SEEN, Direction::Desc)?.map(|p| p.first_seen);
+            Ok(stats)
         })
         .await
     }
@@ -556,7 +623,11 @@ impl PaperStore for EdgeStore {
         if self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
             return Ok(());
         }
-        self.with_shard("optimize", true, |s| s.optimize().map(|_| ())).await
+        self.with_shard("optimize", true, |s| s.optimize().map(|_| ())).await?;
+        if wal_bytes(&self.dir) > WAL_TRIM_BYTES {
+            self.reopen_trimmed().await?;
+        }
+        Ok(())
     }
 
     async fn flush(&self) -> StoreResult<()> {
@@ -571,7 +642,80 @@ impl PaperStore for EdgeStore {
     }
 }
 
+/// The WAL size above which a writer closes the shard, trims the WAL and
+/// reopens it (a long backfill would otherwise grow it without end).
+const WAL_TRIM_BYTES: u64 = 128 << 20;
+
+fn wal_bytes(shard_dir: &Path) -> u64 {
+    std::fs::read_dir(shard_dir.join("wal"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// qdrant-edge 0.7 writes every operation to its WAL but never reads it back
+/// (loading a shard takes the flushed segments as they are) and never
+/// truncates it: its `flush` does not acknowledge the WAL, as the server and
+/// qdrant-edge 0.9 do (0.9 needs Rust 1.96). So the WAL grew by the size of
+/// every paper ever written — 250 MB at 62,000 papers, all read into memory
+/// by every process that opened the library. With the shard closed, this
+/// does what the WAL's own `prefix_truncate` does after an acknowledgement:
+/// it deletes the closed segments but the newest, which carries on the
+/// operation numbering. Returns the bytes freed.
+fn trim_wal(shard_dir: &Path) -> u64 {
+    let wal = shard_dir.join("wal");
+    let Ok(entries) = std::fs::read_dir(&wal) else { return 0 };
+    let mut closed: Vec<(u64, PathBuf, u64)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let start = e.file_name().to_str()?.strip_prefix("closed-")?.parse::<u64>().ok()?;
+            Some((start, e.path(), e.metadata().ok()?.len()))
+        })
+        .collect();
+    closed.sort_by_key(|c| c.0);
+    closed.pop();
+    let mut freed = 0;
+    for (_, path, len) in closed {
+        match std::fs::remove_file(&path) {
+            Ok(()) => freed += len,
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not trim the store's WAL"),
+        }
+    }
+    if freed > 0 {
+        tracing::info!(dir = %wal.display(), mb = freed >> 20, "trimmed the store's write-ahead log");
+    }
+    freed
+}
+
 impl EdgeStore {
+    /// Closes the shard (flushing it), trims its WAL and loads it again;
+    /// skipped while another task holds the shard.
+    async fn reopen_trimmed(&self) -> StoreResult<()> {
+        let dir = self.dir.clone();
+        let write_lock = self.write_lock.clone();
+        let _writes = write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.shard.write().unwrap_or_else(|p| p.into_inner());
+        let Some(shard) = slot.take() else { return Ok(()) };
+        let shard = match Arc::try_unwrap(shard) {
+            Ok(s) => s,
+            Err(shared) => {
+                *slot = Some(shared);
+                return Ok(());
+            }
+        };
+        drop(shard);
+        trim_wal(&dir);
+        let reloaded = EdgeShard::load(&dir, None)
+            .map_err(|e| StoreError::backend(format!("reloading the library at {}", dir.display()), e))?;
+        *slot = Some(Arc::new(reloaded));
+        Ok(())
+    }
+
     /// The state shard, created on first use when `create` is set.
     fn state_shard(&self, create: bool) -> StoreResult<Option<Arc<EdgeShard>>> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -264,6 +264,13 @@ pub trait PaperStore: Send + Sync {
 
     /// Makes written data durable.
     fn flush(&self) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Counts, date ranges and sources. Both backends answer from their
+    /// counts and payload indexes, so the cost does not grow with the
+    /// library; this default reads every paper.
+    fn summary(&self) -> impl Future<Output = StoreResult<LibraryStats>> + Send {
+        async move { stats_by_scan(self).await }
+    }
 }
 
 /// Visits every stored paper, a page at a time, in point-id order.
@@ -287,7 +294,14 @@ pub async fn all<S: PaperStore>(store: &S) -> StoreResult<Vec<StoredPaper>> {
 }
 
 /// Library statistics by full scan (fine up to ~10^5 papers).
+/// Counts, date ranges and sources of the library (see [`PaperStore::summary`]).
 pub async fn stats<S: PaperStore>(store: &S) -> StoreResult<LibraryStats> {
+    store.summary().await
+}
+
+/// [`LibraryStats`] by reading every paper: the fallback for a library
+/// without the indexes the backends answer from.
+pub async fn stats_by_scan<S: PaperStore + ?Sized>(store: &S) -> StoreResult<LibraryStats> {
     let mut stats = LibraryStats::default();
     let mut by_source = std::collections::BTreeMap::new();
     scan(store, |page| {
@@ -371,6 +385,9 @@ impl PaperStore for AnyStore {
     }
     async fn flush(&self) -> StoreResult<()> {
         delegate!(self, s => s.flush().await)
+    }
+    async fn summary(&self) -> StoreResult<LibraryStats> {
+        delegate!(self, s => s.summary().await)
     }
 }
 

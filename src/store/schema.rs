@@ -15,6 +15,9 @@ pub const SPARSE: &str = "bm25";
 /// Payload fields with an index (filters on them stay fast at scale).
 pub const INDEXED_DATETIME: &str = "published";
 pub const INDEXED_KEYWORD: &str = "source";
+/// When a paper entered the library (indexed: digests and `stats` read it
+/// by range and order).
+pub const FIRST_SEEN: &str = "first_seen";
 /// The title, with a full-text index of every word's prefixes (Qdrant's
 /// prefix tokenizer, lowercased): finding a paper by title and title
 /// autocomplete answer from it, not from a scan.

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
-    DeleteCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier,
-    NamedVectors, PointId, PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, Rrf, ScrollPointsBuilder,
-    SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder, TextIndexParams, TokenizerType,
-    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
-    vector_output::Vector as OutVector, vectors_output::VectorsOptions,
+    DeleteCollectionBuilder, DeletePointsBuilder, Direction, Distance, FieldType, Filter, GetPointsBuilder, Modifier,
+    NamedVectors, OrderByBuilder, PointId, PointStruct, PrefetchQueryBuilder, QuantizationSearchParamsBuilder,
+    QuantizationType, Query, QueryPointsBuilder, Rrf, ScalarQuantizationBuilder, ScrollPointsBuilder,
+    SearchParamsBuilder, SparseIndexConfigBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    TextIndexParams, TokenizerType, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
+    VectorsConfigBuilder, point_id::PointIdOptions, vector_output::Vector as OutVector, vectors_output::VectorsOptions,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use tracing::Instrument;
@@ -125,6 +126,16 @@ fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// Through the int8 vectors, the best rescored with the originals (as on the
+/// embedded store).
+fn search_params() -> SearchParamsBuilder {
+    SearchParamsBuilder::default().hnsw_ef(HNSW_EF as u64).quantization(
+        QuantizationSearchParamsBuilder::default()
+            .rescore(true)
+            .oversampling(schema::OVERSAMPLING),
+    )
+}
+
 fn build_filter(f: &SearchFilter) -> Option<Filter> {
     let mut must = Vec::new();
     if !f.title_words.is_empty() {
@@ -207,14 +218,32 @@ impl PaperStore for ServerStore {
 
     async fn create(&self, meta: &CollectionMeta) -> StoreResult<()> {
         let mut vectors = VectorsConfigBuilder::default();
-        vectors.add_named_vector_params(DENSE, VectorParamsBuilder::new(meta.dim as u64, Distance::Cosine));
+        // As on the embedded store: int8 dense vectors in RAM, originals and
+        // sparse index memory-mapped, payload on disk.
+        vectors.add_named_vector_params(
+            DENSE,
+            VectorParamsBuilder::new(meta.dim as u64, Distance::Cosine)
+                .on_disk(schema::VECTORS_ON_DISK)
+                .quantization_config(
+                    ScalarQuantizationBuilder::default()
+                        .r#type(QuantizationType::Int8.into())
+                        .quantile(schema::INT8_QUANTILE)
+                        .always_ram(true),
+                ),
+        );
         let mut sparse = SparseVectorsConfigBuilder::default();
-        sparse.add_named_vector_params(SPARSE, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+        sparse.add_named_vector_params(
+            SPARSE,
+            SparseVectorParamsBuilder::default()
+                .modifier(Modifier::Idf)
+                .index(SparseIndexConfigBuilder::default().on_disk(schema::VECTORS_ON_DISK)),
+        );
         let metadata: HashMap<String, serde_json::Value> = HashMap::from([(
             "paperbot".to_string(),
             serde_json::to_value(meta).map_err(|e| StoreError::backend("meta", e))?,
         )]);
         let mut create = CreateCollectionBuilder::new(self.name())
+            .on_disk_payload(true)
             .vectors_config(vectors)
             .sparse_vectors_config(sparse)
             .metadata(metadata);
@@ -231,6 +260,7 @@ impl PaperStore for ServerStore {
         for (field, kind) in [
             (schema::INDEXED_DATETIME, FieldType::Datetime),
             (schema::INDEXED_KEYWORD, FieldType::Keyword),
+            (schema::FIRST_SEEN, FieldType::Datetime),
         ] {
             self.client
                 .create_field_index(CreateFieldIndexCollectionBuilder::new(self.name(), field, kind).wait(true))
@@ -402,10 +432,25 @@ impl PaperStore for ServerStore {
             .collection_info(self.name())
             .await
             .map_err(|e| self.err("collection_info", e))?;
-        let indexed = info
-            .result
-            .is_some_and(|r| r.payload_schema.contains_key(schema::TITLE));
-        if indexed {
+        let has = |field: &str| {
+            info.result
+                .as_ref()
+                .is_some_and(|r| r.payload_schema.contains_key(field))
+        };
+        if !has(schema::FIRST_SEEN) {
+            tracing::info!(
+                collection = self.name(),
+                "indexing entry times (once, for a library made by an older paperbot)"
+            );
+            self.client
+                .create_field_index(
+                    CreateFieldIndexCollectionBuilder::new(self.name(), schema::FIRST_SEEN, FieldType::Datetime)
+                        .wait(true),
+                )
+                .await
+                .map_err(|e| self.err("create_field_index", e))?;
+        }
+        if has(schema::TITLE) {
             return Ok(());
         }
         tracing::info!(
@@ -413,6 +458,56 @@ impl PaperStore for ServerStore {
             "indexing titles (once, for a library made by an older paperbot)"
         );
         self.create_title_index().await
+    }
+
+    async fn summary(&self) -> StoreResult<super::LibraryStats> {
+        let info = match self.client.collection_info(self.name()).await {
+            Ok(i) => i,
+            Err(_) if !self.client.collection_exists(self.name()).await.unwrap_or(true) => {
+                return Ok(super::LibraryStats::default());
+            }
+            Err(e) => return Err(self.err("collection_info", e)),
+        };
+        if !info
+            .result
+            .is_some_and(|r| r.payload_schema.contains_key(schema::FIRST_SEEN))
+        {
+            return super::stats_by_scan(self).await;
+        }
+        let mut stats = super::LibraryStats {
+            count: self.count().await?,
+            ..Default::default()
+        };
+        for kind in crate::paper::SourceKind::ALL {
+            let filter = Filter::must([Condition::matches(schema::INDEXED_KEYWORD, kind.as_str().to_string())]);
+            let n = self
+                .client
+                .count(CountPointsBuilder::new(self.name()).filter(filter).exact(true))
+                .await
+                .map_err(|e| self.err("count", e))?
+                .result
+                .map_or(0, |r| r.count);
+            if n > 0 {
+                stats.by_source.push((kind, n));
+            }
+        }
+        // The first point in each order of an indexed time.
+        let first = |field: &'static str, direction: Direction| async move {
+            let req = ScrollPointsBuilder::new(self.name())
+                .limit(1)
+                .with_payload(true)
+                .order_by(OrderByBuilder::new(field).direction(direction as i32));
+            let resp = self.client.scroll(req).await.map_err(|e| self.err("scroll", e))?;
+            resp.result.into_iter().next().map(|p| stored_of(p.payload)).transpose()
+        };
+        stats.oldest_published = first(schema::INDEXED_DATETIME, Direction::Asc)
+            .await?
+            .and_then(|p| p.paper.published);
+        stats.newest_published = first(schema::INDEXED_DATETIME, Direction::Desc)
+            .await?
+            .and_then(|p| p.paper.published);
+        stats.newest_first_seen = first(schema::FIRST_SEEN, Direction::Desc).await?.map(|p| p.first_seen);
+        Ok(stats)
     }
 
     async fn search(&self, req: SearchRequest) -> StoreResult<Vec<ScoredPaper>> {
@@ -430,7 +525,7 @@ impl PaperStore for ServerStore {
                         .query(query)
                         .using(using)
                         .limit(prefetch_limit)
-                        .params(SearchParamsBuilder::default().hnsw_ef(HNSW_EF as u64));
+                        .params(search_params());
                     if let Some(f) = &filter {
                         p = p.filter(f.clone());
                     }
@@ -443,12 +538,7 @@ impl PaperStore for ServerStore {
                     ..Default::default()
                 }));
             }
-            SearchMode::Dense => {
-                q = q
-                    .query(dense_q)
-                    .using(DENSE)
-                    .params(SearchParamsBuilder::default().hnsw_ef(HNSW_EF as u64))
-            }
+            SearchMode::Dense => q = q.query(dense_q).using(DENSE).params(search_params()),
             SearchMode::Sparse => q = q.query(sparse_q).using(SPARSE),
         }
         if let Some(f) = filter {

@@ -45,6 +45,7 @@ enum Request {
     Get(Vec<PaperId>),
     Vectors(PaperId),
     Count,
+    Summary,
     Scroll {
         from: Option<uuid::Uuid>,
         limit: usize,
@@ -316,6 +317,7 @@ async fn handle(s: &EdgeStore, req: Request) -> serde_json::Result<Vec<u8>> {
         Request::Get(ids) => reply(s.get(&ids).await),
         Request::Vectors(id) => reply(s.vectors(&id).await),
         Request::Count => reply(s.count().await),
+        Request::Summary => reply(s.summary().await),
         Request::Scroll { from, limit } => reply(s.scroll(from, limit).await),
         Request::Search(r) => reply(s.search(r).await),
         Request::TitleMatches { words, limit } => reply(s.title_matches(&words, limit).await),
@@ -395,6 +397,10 @@ impl PaperStore for SharedEdge {
 
     async fn count(&self) -> StoreResult<u64> {
         self.run(Request::Count, |s| async move { s.count().await }).await
+    }
+
+    async fn summary(&self) -> StoreResult<super::LibraryStats> {
+        self.run(Request::Summary, |s| async move { s.summary().await }).await
     }
 
     async fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {

@@ -190,6 +190,13 @@ async fn suite<S: PaperStore>(store: &S) {
         "an empty list matches nothing"
     );
 
+    // Stats from the backend's counts and indexes equal a full scan's.
+    store.ensure_indexes().await.unwrap();
+    let summary = store.summary().await.unwrap();
+    assert_eq!(summary, paperbot::store::stats_by_scan(store).await.unwrap());
+    assert_eq!(summary.count, 3);
+    assert!(summary.newest_first_seen.is_some() && summary.oldest_published.is_some());
+
     // Titles by word prefixes, from the title index: "Paper number 2" for
     // "numb 2"; all three for "pap"; none for a word inside a word.
     let words = |t: &str| paperbot::paper::title_words(t);
