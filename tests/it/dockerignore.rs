@@ -104,14 +104,23 @@ fn the_build_context_keeps_secrets_and_bulk_out_and_the_sources_in() {
         files_under(&root.join(dir), &root, &mut needed);
     }
     for path in &needed {
-        assert!(!rules.excluded(path), "{path} is needed by the image build but left out");
+        assert!(
+            !rules.excluded(path),
+            "{path} is needed by the image build but left out"
+        );
     }
     // What the Dockerfile copies from the context.
     let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
-    for line in dockerfile.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
         let source = line.split_whitespace().nth(1).unwrap();
         if source != "." {
-            assert!(!rules.excluded(source), "the Dockerfile copies {source}, which is left out");
+            assert!(
+                !rules.excluded(source),
+                "the Dockerfile copies {source}, which is left out"
+            );
         }
     }
 }

@@ -19,8 +19,8 @@ mod compose; // compose files against the compose specification's schema
 mod crash; // a killed or interrupted ingest keeps what it wrote
 mod digest_sync; // continuous ingestion over replayed HF days, and digests
 mod discord; // the bot through the real serenity client against the fake Discord
-mod dockerignore; // the image build context: no secrets, no bulk, all sources
 mod discord_secrets; // no token or key in the logs, even at TRACE
+mod dockerignore; // the image build context: no secrets, no bulk, all sources
 mod embed_openai; // the OpenAI-compatible embedder and reindex
 mod embed_reference; // MiniLM engines against sentence-transformers' vectors
 mod eval_quality; // the retrieval quality bar on the eval set
