@@ -488,7 +488,7 @@ impl PaperStore for EdgeStore {
                 vec![prefetch(dense), prefetch(sparse)],
                 ScoringQuery::Fusion(Fusion::Rrf {
                     k: schema::RRF_K,
-                    weights: None,
+                    weights: Some(schema::RRF_WEIGHTS.iter().map(|&w| w.into()).collect()),
                 }),
             ),
             SearchMode::Dense => (vec![], dense),

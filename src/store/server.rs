@@ -535,7 +535,7 @@ impl PaperStore for ServerStore {
                 // both rank alike.
                 q = q.query(Query::new_rrf(Rrf {
                     k: Some(schema::RRF_K as u32),
-                    ..Default::default()
+                    weights: schema::RRF_WEIGHTS.to_vec(),
                 }));
             }
             SearchMode::Dense => q = q.query(dense_q).using(DENSE).params(search_params()),

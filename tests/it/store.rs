@@ -434,3 +434,61 @@ async fn unreachable_server_is_a_clear_error() {
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("unreachable"), "{err}");
 }
+
+/// The same library on both backends ranks alike: the sample corpus on the
+/// embedded store and on a Qdrant server (one shard, as a single-node server
+/// is deployed), the held-out questions asked of both. Prints where they
+/// differ (before fusion weights broke ties alike, 8 of 328 first papers did).
+#[tokio::test(flavor = "multi_thread")]
+async fn both_backends_rank_the_same_library_alike() {
+    let Ok(url) = std::env::var("QDRANT_URL") else {
+        eprintln!("SKIPPED both_backends_rank_the_same_library_alike: set QDRANT_URL to run it");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let edge = crate::support::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
+    let server = ServerStore::connect(ServerConfig {
+        url,
+        api_key: std::env::var("QDRANT_API_KEY").ok().map(paperbot::secret::Secret::from),
+        collection: format!("paperbot_rank_{}", std::process::id()),
+        shard_number: Some(1),
+        replication_factor: None,
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .unwrap();
+    server.drop_all().await.unwrap();
+    let server = crate::support::sample_library(server, None).await;
+    let questions: Vec<String> = std::fs::read_to_string(crate::support::repo().join("tests/eval/heldout.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["question"].as_str().map(str::to_string))
+        .collect();
+    let opts = paperbot::retrieve::SearchConfig::default().options(10);
+    let (mut same_top1, mut same_top10, mut overlap) = (0, 0, 0.0);
+    for q in &questions {
+        let ids = |hits: Vec<paperbot::store::ScoredPaper>| -> Vec<String> {
+            hits.into_iter().map(|h| h.stored.paper.id.to_string()).collect()
+        };
+        let a = ids(paperbot::retrieve::search(&edge, q, &opts).await.unwrap());
+        let b = ids(paperbot::retrieve::search(&server, q, &opts).await.unwrap());
+        same_top1 += usize::from(a.first() == b.first());
+        same_top10 += usize::from(a == b);
+        overlap += a.iter().filter(|id| b.contains(id)).count() as f64 / a.len().max(1) as f64;
+        if a.first() != b.first() {
+            eprintln!(
+                "differs: {q}\n  edge   {:?}\n  server {:?}",
+                &a[..a.len().min(3)],
+                &b[..b.len().min(3)]
+            );
+        }
+    }
+    let n = questions.len();
+    eprintln!(
+        "{n} questions: same first paper {same_top1}, same top 10 in order {same_top10}, mean top-10 overlap {:.3}",
+        overlap / n as f64
+    );
+    server.store.drop_all().await.unwrap();
+    assert_eq!(same_top1, n, "every question's first paper is the same on both");
+    assert!(overlap / n as f64 >= 0.99, "top-10 overlap {:.3}", overlap / n as f64);
+}
