@@ -26,7 +26,11 @@ pub async fn on_message(bot: &Arc<Bot>, ctx: &Context, msg: Message) {
     let me = bot.me.load(std::sync::atomic::Ordering::Relaxed);
     let mentioned = me != 0 && msg.mentions.iter().any(|u| u.id.get() == me);
     let follows = conversation_of(bot, &msg);
-    if !mentioned && follows.is_none() {
+    // In a DM every message is addressed to the bot, but one that is only
+    // paper links asks for their cards.
+    let direct = msg.guild_id.is_none();
+    let only_links = crate::sources::chat_links::only_links(&msg.content);
+    if (direct && only_links) || (!direct && !mentioned && follows.is_none()) {
         return super::links::on_message(bot, ctx, &msg).await;
     }
     let question = strip_mention(&msg.content, me);

@@ -33,6 +33,23 @@ pub fn linked_papers(text: &str, max: usize) -> Vec<PaperId> {
     out
 }
 
+/// Whether `text` is nothing but paper links (and punctuation): in a DM,
+/// such a message asks for the cards, anything else is a question.
+pub fn only_links(text: &str) -> bool {
+    let mut any = false;
+    for token in text.split_whitespace() {
+        let token = token.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != ':' && c != '.');
+        if token.is_empty() {
+            continue;
+        }
+        if linked_papers(token, 1).is_empty() {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
 /// `text` without code (fenced blocks and inline spans) and without links
 /// in angle brackets.
 fn strip_unfurl_free(text: &str) -> String {
@@ -97,6 +114,14 @@ mod tests {
             ids("<https://arxiv.org/abs/2401.01234 https://arxiv.org/abs/2402.00001>"),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn only_links_means_nothing_but_links() {
+        assert!(only_links("https://arxiv.org/abs/2401.01234 arXiv:2402.00001,"));
+        assert!(!only_links("what does https://arxiv.org/abs/2401.01234 claim?"));
+        assert!(!only_links(""));
+        assert!(!only_links("2401.01234"));
     }
 
     #[test]

@@ -799,6 +799,64 @@ async fn paper_links_in_chat_get_one_reply_with_cards_and_shared_here_keeps_to_t
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn in_a_dm_a_message_is_a_question_and_a_bare_link_gets_its_card() {
+    use crate::support::fake_arxiv::FakeArxiv;
+    let arxiv = FakeArxiv::start(FakeArxiv::sample(12).await, Duration::from_millis(200)).await;
+    let (_dir, lib) = own_library(3).await;
+    let run = start_full(lib, vec![], |_| {}, Some(arxiv_fetcher(&arxiv))).await;
+    let dm = 1_300_000_000_000_000_777u64;
+    run.fake.add_channel(
+        dm,
+        fd::ChannelSpec {
+            kind: fd::kind::DM,
+            ..Default::default()
+        },
+    );
+    let direct = |id: u64, content: &str| {
+        let mut m = fd::message(id, dm, fd::USER_ID, false, content, &[]);
+        let o = m.as_object_mut().unwrap();
+        o.remove("guild_id");
+        o.remove("member");
+        m
+    };
+    let in_dm = move |c: &RestCall| c.path.contains(&format!("/channels/{dm}/messages"));
+    // No mention needed in a DM: answered (here, honestly declined: the
+    // library holds three unrelated papers).
+    run.fake
+        .dispatch(
+            "MESSAGE_CREATE",
+            direct(4001, "what is teacher hacking in distillation?"),
+        )
+        .await;
+    run.fake
+        .wait_for("the answer in the DM", T, |c| in_dm(c) && c.method == "PATCH")
+        .await;
+    // Only a link: its card, not an answer.
+    run.fake
+        .dispatch("MESSAGE_CREATE", direct(4002, "https://arxiv.org/abs/2511.00010"))
+        .await;
+    let card = run
+        .fake
+        .wait_for("the card in the DM", T, |c| {
+            in_dm(c) && c.body["embeds"][0]["title"].is_string()
+        })
+        .await;
+    assert_eq!(
+        card.body["embeds"][0]["title"],
+        FakeArxiv::sample(10).await[9].title.as_str()
+    );
+    let questions = run
+        .fake
+        .requests()
+        .iter()
+        .filter(|c| in_dm(c) && c.body["content"] == "Reading the papers…")
+        .count();
+    assert_eq!(questions, 1, "the link was not taken as a question");
+    let fake = run.stop().await;
+    assert_no_pings(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn too_many_questions_get_a_short_ephemeral_explanation() {
     let run = start(vec![Reply::text(&["One [1]."])], |c| c.limits.user_per_minute = 1).await;
     run.fake
