@@ -58,14 +58,19 @@ pub enum DigestError {
     Prompt(#[from] PromptError),
 }
 
-/// Papers with `first_seen >= since` (a scan; a day's papers are few).
+/// Papers with `first_seen >= since`, from the store's `first_seen` index
+/// (a day's papers are few; the library may hold millions).
 async fn entered_since<S: PaperStore>(store: &S, since: DateTime<Utc>) -> Result<Vec<StoredPaper>, LibraryError> {
     let mut out = Vec::new();
-    crate::store::scan(store, |page| {
-        out.extend(page.into_iter().filter(|s| s.first_seen >= since))
-    })
-    .await?;
-    Ok(out)
+    let mut cursor = None;
+    loop {
+        let page = store.scroll_entered_since(since, cursor, 1_000).await?;
+        out.extend(page.papers);
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// Selects and ranks the digest's papers.

@@ -131,6 +131,40 @@ impl EdgeStore {
             })
     }
 
+    /// One page in point-id order, of the points `filter` keeps.
+    async fn scroll_where(&self, filter: Option<Filter>, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {
+        if self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(Page {
+                papers: vec![],
+                next: None,
+            });
+        }
+        let (records, next) = self
+            .with_shard("scroll", false, move |s| {
+                s.scroll(ScrollRequest {
+                    offset: from.map(PointId::Uuid),
+                    limit: Some(limit.max(1)),
+                    filter,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                })
+            })
+            .await?;
+        let papers = records
+            .into_iter()
+            .map(|r| payload_of(r.payload))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = match next {
+            Some(PointId::Uuid(u)) => Some(u),
+            Some(other) => {
+                return Err(StoreError::backend("scroll", format!("unexpected point id {other:?}")));
+            }
+            None => None,
+        };
+        Ok(Page { papers, next })
+    }
+
     /// Runs `f` with the shard on the blocking pool.
     async fn with_shard<T: Send + 'static>(
         &self,
@@ -439,36 +473,29 @@ impl PaperStore for EdgeStore {
     }
 
     async fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {
-        if self.shard.read().unwrap_or_else(|p| p.into_inner()).is_none() {
-            return Ok(Page {
-                papers: vec![],
-                next: None,
-            });
-        }
-        let (records, next) = self
-            .with_shard("scroll", false, move |s| {
-                s.scroll(ScrollRequest {
-                    offset: from.map(PointId::Uuid),
-                    limit: Some(limit.max(1)),
-                    filter: None,
-                    with_payload: Some(WithPayloadInterface::Bool(true)),
-                    with_vector: WithVector::Bool(false),
-                    order_by: None,
-                })
-            })
-            .await?;
-        let papers = records
-            .into_iter()
-            .map(|r| payload_of(r.payload))
-            .collect::<StoreResult<Vec<_>>>()?;
-        let next = match next {
-            Some(PointId::Uuid(u)) => Some(u),
-            Some(other) => {
-                return Err(StoreError::backend("scroll", format!("unexpected point id {other:?}")));
-            }
-            None => None,
+        self.scroll_where(None, from, limit).await
+    }
+
+    async fn scroll_entered_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        from: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> StoreResult<Page> {
+        let range = Range {
+            gte: Some(DateTimeWrapper(since)),
+            lte: None,
+            lt: None,
+            gt: None,
         };
-        Ok(Page { papers, next })
+        let key = JsonPath::try_from(schema::FIRST_SEEN).expect("static path");
+        let filter = Filter {
+            should: None,
+            min_should: None,
+            must: Some(vec![Condition::Field(FieldCondition::new_datetime_range(key, range))]),
+            must_not: None,
+        };
+        self.scroll_where(Some(filter), from, limit).await
     }
 
     async fn search(&self, req: SearchRequest) -> StoreResult<Vec<ScoredPaper>> {

@@ -227,6 +227,23 @@ pub trait PaperStore: Send + Sync {
     /// One page of a full scan in point-id order.
     fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> impl Future<Output = StoreResult<Page>> + Send;
 
+    /// One page of the papers that entered the library at or after `since`
+    /// (digests), in point-id order; pages may hold fewer than `limit`.
+    /// Both backends filter by the `first_seen` index; this default filters
+    /// a full scan.
+    fn scroll_entered_since(
+        &self,
+        since: DateTime<Utc>,
+        from: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Page>> + Send {
+        async move {
+            let mut page = self.scroll(from, limit).await?;
+            page.papers.retain(|s| s.first_seen >= since);
+            Ok(page)
+        }
+    }
+
     fn search(&self, request: SearchRequest) -> impl Future<Output = StoreResult<Vec<ScoredPaper>>> + Send;
 
     /// Up to `limit` papers whose title has, for each of `words` (from
@@ -388,6 +405,14 @@ impl PaperStore for AnyStore {
     }
     async fn summary(&self) -> StoreResult<LibraryStats> {
         delegate!(self, s => s.summary().await)
+    }
+    async fn scroll_entered_since(
+        &self,
+        since: DateTime<Utc>,
+        from: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> StoreResult<Page> {
+        delegate!(self, s => s.scroll_entered_since(since, from, limit).await)
     }
 }
 

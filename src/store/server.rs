@@ -46,6 +46,41 @@ pub struct ServerStore {
 }
 
 impl ServerStore {
+    /// One page in point-id order, of the points `filter` keeps.
+    async fn scroll_where(&self, filter: Option<Filter>, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {
+        if !self
+            .client
+            .collection_exists(self.name())
+            .await
+            .map_err(|e| self.err("collection_exists", e))?
+        {
+            return Ok(Page {
+                papers: vec![],
+                next: None,
+            });
+        }
+        let mut req = ScrollPointsBuilder::new(self.name())
+            .limit(limit.max(1) as u32)
+            .with_payload(true)
+            .with_vectors(false);
+        if let Some(u) = from {
+            req = req.offset(PointId::from(u.to_string()));
+        }
+        if let Some(f) = filter {
+            req = req.filter(f);
+        }
+        let resp = self.client.scroll(req).await.map_err(|e| self.err("scroll", e))?;
+        let papers = resp
+            .result
+            .into_iter()
+            .map(|p| stored_of(p.payload))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page {
+            papers,
+            next: uuid_of(resp.next_page_offset),
+        })
+    }
+
     /// Connects lazily; the first call reports an unreachable server.
     pub fn connect(config: ServerConfig) -> StoreResult<ServerStore> {
         let mut builder = Qdrant::from_url(&config.url)
@@ -379,34 +414,25 @@ impl PaperStore for ServerStore {
     }
 
     async fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {
-        if !self
-            .client
-            .collection_exists(self.name())
-            .await
-            .map_err(|e| self.err("collection_exists", e))?
-        {
-            return Ok(Page {
-                papers: vec![],
-                next: None,
-            });
-        }
-        let mut req = ScrollPointsBuilder::new(self.name())
-            .limit(limit.max(1) as u32)
-            .with_payload(true)
-            .with_vectors(false);
-        if let Some(u) = from {
-            req = req.offset(PointId::from(u.to_string()));
-        }
-        let resp = self.client.scroll(req).await.map_err(|e| self.err("scroll", e))?;
-        let papers = resp
-            .result
-            .into_iter()
-            .map(|p| stored_of(p.payload))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page {
-            papers,
-            next: uuid_of(resp.next_page_offset),
-        })
+        self.scroll_where(None, from, limit).await
+    }
+
+    async fn scroll_entered_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        from: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> StoreResult<Page> {
+        let filter = Filter::must([Condition::datetime_range(
+            schema::FIRST_SEEN,
+            DatetimeRange {
+                gte: Some(timestamp(since)),
+                lte: None,
+                lt: None,
+                gt: None,
+            },
+        )]);
+        self.scroll_where(Some(filter), from, limit).await
     }
 
     async fn title_matches(&self, words: &[String], limit: usize) -> StoreResult<Vec<StoredPaper>> {

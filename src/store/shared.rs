@@ -46,6 +46,11 @@ enum Request {
     Vectors(PaperId),
     Count,
     Summary,
+    ScrollEnteredSince {
+        since: chrono::DateTime<chrono::Utc>,
+        from: Option<uuid::Uuid>,
+        limit: usize,
+    },
     Scroll {
         from: Option<uuid::Uuid>,
         limit: usize,
@@ -318,6 +323,7 @@ async fn handle(s: &EdgeStore, req: Request) -> serde_json::Result<Vec<u8>> {
         Request::Vectors(id) => reply(s.vectors(&id).await),
         Request::Count => reply(s.count().await),
         Request::Summary => reply(s.summary().await),
+        Request::ScrollEnteredSince { since, from, limit } => reply(s.scroll_entered_since(since, from, limit).await),
         Request::Scroll { from, limit } => reply(s.scroll(from, limit).await),
         Request::Search(r) => reply(s.search(r).await),
         Request::TitleMatches { words, limit } => reply(s.title_matches(&words, limit).await),
@@ -401,6 +407,18 @@ impl PaperStore for SharedEdge {
 
     async fn summary(&self) -> StoreResult<super::LibraryStats> {
         self.run(Request::Summary, |s| async move { s.summary().await }).await
+    }
+
+    async fn scroll_entered_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        from: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> StoreResult<Page> {
+        self.run(Request::ScrollEnteredSince { since, from, limit }, |s| async move {
+            s.scroll_entered_since(since, from, limit).await
+        })
+        .await
     }
 
     async fn scroll(&self, from: Option<uuid::Uuid>, limit: usize) -> StoreResult<Page> {

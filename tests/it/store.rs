@@ -197,6 +197,37 @@ async fn suite<S: PaperStore>(store: &S) {
     assert_eq!(summary.count, 3);
     assert!(summary.newest_first_seen.is_some() && summary.oldest_published.is_some());
 
+    // Papers by entry time, from the first_seen index, equal a filtered scan.
+    let entered = |since| async move {
+        let mut ids: Vec<String> = store
+            .scroll_entered_since(since, None, 100)
+            .await
+            .unwrap()
+            .papers
+            .into_iter()
+            .map(|s| s.paper.id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let everything = paperbot::store::all(store).await.unwrap();
+    let mut times: Vec<_> = everything.iter().map(|s| s.first_seen).collect();
+    times.sort();
+    for since in [times[0], times[times.len() - 1], times[0] - chrono::Duration::days(1)] {
+        let mut want: Vec<String> = everything
+            .iter()
+            .filter(|s| s.first_seen >= since)
+            .map(|s| s.paper.id.to_string())
+            .collect();
+        want.sort();
+        assert_eq!(entered(since).await, want, "entered since {since}");
+    }
+    assert!(
+        entered(times[times.len() - 1] + chrono::Duration::seconds(1))
+            .await
+            .is_empty()
+    );
+
     // Titles by word prefixes, from the title index: "Paper number 2" for
     // "numb 2"; all three for "pap"; none for a word inside a word.
     let words = |t: &str| paperbot::paper::title_words(t);
