@@ -177,7 +177,7 @@ async fn shared_only(bot: &Bot, cmd: &CommandInteraction) -> Result<Option<Vec<P
 }
 
 /// A short ephemeral reply (limits, bad input).
-async fn ephemeral(ctx: &Context, cmd: &CommandInteraction, text: &str) -> serenity::Result<()> {
+pub(super) async fn ephemeral(ctx: &Context, cmd: &CommandInteraction, text: &str) -> serenity::Result<()> {
     cmd.create_response(
         &ctx.http,
         CreateInteractionResponse::Message(

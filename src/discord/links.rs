@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serenity::all::{
     CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateCommand, CreateCommandOption,
-    CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, Message, Permissions,
+    CreateMessage, Message, Permissions,
 };
 use tracing::Instrument;
 
@@ -200,14 +200,5 @@ pub async fn command(bot: &Arc<Bot>, ctx: &Context, cmd: &CommandInteraction) ->
             }
         }
     };
-    cmd.create_response(
-        &ctx.http,
-        CreateInteractionResponse::Message(
-            CreateInteractionResponseMessage::new()
-                .content(text)
-                .ephemeral(true)
-                .allowed_mentions(no_pings()),
-        ),
-    )
-    .await
+    super::commands::ephemeral(ctx, cmd, &text).await
 }

@@ -552,19 +552,7 @@ impl PaperStore for EdgeStore {
             title_words: words.to_vec(),
             ..Default::default()
         });
-        let (records, _) = self
-            .with_shard("title lookup", false, move |s| {
-                s.scroll(ScrollRequest {
-                    offset: None,
-                    limit: Some(limit.max(1)),
-                    filter,
-                    with_payload: Some(WithPayloadInterface::Bool(true)),
-                    with_vector: WithVector::Bool(false),
-                    order_by: None,
-                })
-            })
-            .await?;
-        records.into_iter().map(|r| payload_of(r.payload)).collect()
+        Ok(self.scroll_where(filter, None, limit).await?.papers)
     }
 
     async fn ensure_indexes(&self) -> StoreResult<()> {
