@@ -84,17 +84,7 @@ pub fn parse(bytes: &[u8]) -> ParseOutcome {
                 }
             }
             Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref() {
-                    Ok(Some(c)) => Some(c.to_string()),
-                    _ => match r.decode().ok().as_deref() {
-                        Some("amp") => Some("&".into()),
-                        Some("lt") => Some("<".into()),
-                        Some("gt") => Some(">".into()),
-                        Some("quot") => Some("\"".into()),
-                        Some("apos") => Some("'".into()),
-                        _ => None,
-                    },
-                };
+                let resolved = super::xml_entity(&r);
                 if let Some(s) = resolved {
                     append(&mut entry, field, &s, in_author);
                 }

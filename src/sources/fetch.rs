@@ -119,27 +119,17 @@ impl Fetcher {
         let mut start = 0;
         while start < self.config.arxiv_max_results {
             let n = page.min(self.config.arxiv_max_results - start);
-            let url = reqwest::Url::parse_with_params(
-                &format!("{}/api/query", self.config.arxiv_base_url.trim_end_matches('/')),
-                &[
-                    ("search_query", query),
-                    ("start", &start.to_string()),
-                    ("max_results", &n.to_string()),
-                    ("sortBy", "submittedDate"),
-                    ("sortOrder", "descending"),
-                ],
-            )
-            .map_err(|e| SourceError::Network {
-                url: self.config.arxiv_base_url.clone(),
-                message: e.to_string(),
-            })?;
-            let bytes = self
-                .arxiv_get(url.as_str())
+            let params = [
+                ("search_query", query),
+                ("start", &start.to_string()),
+                ("max_results", &n.to_string()),
+                ("sortBy", "submittedDate"),
+                ("sortOrder", "descending"),
+            ];
+            let outcome = self
+                .arxiv_api(&params)
                 .instrument(tracing::info_span!("arxiv_query", query, start))
                 .await?;
-            let outcome = tokio::task::spawn_blocking(move || arxiv::parse(&bytes))
-                .await
-                .unwrap_or_default();
             let got = outcome.papers.len() + outcome.problems.len();
             all.extend(outcome);
             if got < n as usize {
@@ -157,21 +147,10 @@ impl Fetcher {
         let mut all = ParseOutcome::default();
         for chunk in ids.chunks(ARXIV_IDS_PER_REQUEST) {
             let list = chunk.join(",");
-            let url = reqwest::Url::parse_with_params(
-                &format!("{}/api/query", self.config.arxiv_base_url.trim_end_matches('/')),
-                &[("id_list", list.as_str()), ("max_results", &chunk.len().to_string())],
-            )
-            .map_err(|e| SourceError::Network {
-                url: self.config.arxiv_base_url.clone(),
-                message: e.to_string(),
-            })?;
-            let bytes = self
-                .arxiv_get(url.as_str())
+            let mut outcome = self
+                .arxiv_api(&[("id_list", list.as_str()), ("max_results", &chunk.len().to_string())])
                 .instrument(tracing::info_span!("arxiv_ids", n = chunk.len()))
                 .await?;
-            let mut outcome = tokio::task::spawn_blocking(move || arxiv::parse(&bytes))
-                .await
-                .unwrap_or_default();
             for id in chunk {
                 if !outcome.papers.iter().any(|p| p.id.as_str() == id) {
                     outcome.problems.push(RecordProblem::new(
@@ -215,6 +194,22 @@ impl Fetcher {
             .instrument(tracing::info_span!("arxiv_oai"))
             .await?;
         Ok(tokio::task::spawn_blocking(move || super::oai_pmh::parse(&bytes))
+            .await
+            .unwrap_or_default())
+    }
+
+    /// One request to the arXiv export API (`/api/query`), its Atom parsed.
+    async fn arxiv_api(&self, params: &[(&str, &str)]) -> Result<ParseOutcome, SourceError> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/query", self.config.arxiv_base_url.trim_end_matches('/')),
+            params,
+        )
+        .map_err(|e| SourceError::Network {
+            url: self.config.arxiv_base_url.clone(),
+            message: e.to_string(),
+        })?;
+        let bytes = self.arxiv_get(url.as_str()).await?;
+        Ok(tokio::task::spawn_blocking(move || arxiv::parse(&bytes))
             .await
             .unwrap_or_default())
     }

@@ -14,7 +14,7 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use quick_xml::Reader;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesStart, Event};
 
 use super::{ParseOutcome, RecordProblem};
 use crate::paper::{Paper, PaperId, SourceKind, clean_text};
@@ -182,7 +182,7 @@ pub fn parse(bytes: &[u8]) -> OaiPage {
                 }
             }
             Event::GeneralRef(r) => {
-                if let Some(s) = resolve_ref(&r) {
+                if let Some(s) = super::xml_entity(&r) {
                     p.text(&s);
                 }
             }
@@ -531,21 +531,6 @@ fn join_name(parts: &[&str]) -> String {
 fn attr(e: &BytesStart, name: &str) -> Option<String> {
     let a = e.try_get_attribute(name).ok()??;
     a.unescape_value().ok().map(|v| v.into_owned())
-}
-
-/// `&amp;`, `&#233;` and the other predefined entities; unknown ones are dropped.
-fn resolve_ref(r: &BytesRef) -> Option<String> {
-    match r.resolve_char_ref() {
-        Ok(Some(c)) => Some(c.to_string()),
-        _ => match r.decode().ok().as_deref() {
-            Some("amp") => Some("&".into()),
-            Some("lt") => Some("<".into()),
-            Some("gt") => Some(">".into()),
-            Some("quot") => Some("\"".into()),
-            Some("apos") => Some("'".into()),
-            _ => None,
-        },
-    }
 }
 
 #[cfg(test)]
