@@ -325,6 +325,48 @@ async fn edge_backend_passes_the_suite() {
     state_suite(&store).await;
 }
 
+/// `stats` answers from the summary file without reading the library, and
+/// the file is never behind it: removed by the first write, rewritten at
+/// flush; a library closed after unflushed writes is counted afresh.
+#[tokio::test]
+async fn edge_summary_is_read_without_loading_and_never_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary_file = dir.path().join("papers/paperbot-summary.json");
+    {
+        let store = EdgeStore::open(dir.path()).unwrap();
+        store.create(&CollectionMeta::new("test-embedder", DIM)).await.unwrap();
+        store
+            .upsert((1..=3).map(|n| point(n, SourceKind::Arxiv, 2020 + n as i32)).collect())
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        assert!(summary_file.exists(), "written at flush");
+        store.upsert(vec![point(4, SourceKind::HfDaily, 2025)]).await.unwrap();
+        assert!(!summary_file.exists(), "removed by the first write after it");
+        assert_eq!(store.summary().await.unwrap().count, 4);
+        assert!(!summary_file.exists(), "not saved while writes are unflushed");
+    }
+    // Closed without a flush (the shard flushes on drop): counted afresh.
+    let store = EdgeStore::open(dir.path()).unwrap();
+    assert!(!store.is_loaded(), "opening reads no segments");
+    let fresh = store.summary().await.unwrap();
+    assert!(store.is_loaded());
+    assert_eq!(fresh, paperbot::store::stats_by_scan(&store).await.unwrap());
+    assert_eq!(fresh.count, 4);
+    assert!(summary_file.exists(), "saved for the next process");
+    drop(store);
+    let store = EdgeStore::open(dir.path()).unwrap();
+    assert_eq!(store.summary().await.unwrap(), fresh);
+    assert!(!store.is_loaded(), "answered from the file alone");
+    store.ensure_indexes().await.unwrap();
+    assert!(!store.is_loaded(), "a library with a summary has its indexes");
+    drop(store);
+    // A damaged file is ignored, not believed.
+    std::fs::write(&summary_file, b"{\"version\": 1, \"stats\": 7").unwrap();
+    let store = EdgeStore::open(dir.path()).unwrap();
+    assert_eq!(store.summary().await.unwrap(), fresh);
+}
+
 #[tokio::test]
 async fn edge_state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
