@@ -22,6 +22,12 @@ use crate::store::{PaperPoint, PaperStore, PaperVectors, StoredPaper};
 
 /// Papers written per store round trip (and embedded per call).
 pub const BATCH: usize = 64;
+/// Papers written between index rebuilds in one run. Qdrant keeps new points
+/// in an appendable segment whose sparse posting lists cost O(length) per
+/// insert (qdrant-edge 0.7 rewalks the list's prefix on every append), so one
+/// segment of 100k papers makes ingest quadratic; optimizing every so often
+/// turns it into indexed segments and starts a fresh one.
+const OPTIMIZE_EVERY: usize = 20_000;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct IngestCounts {
@@ -116,6 +122,7 @@ pub async fn ingest_until<S: PaperStore, T: Into<Incoming>>(
     let embedder = lib.dense.name();
     // An embedded batch waiting to be written, and how many records it holds.
     let mut ready: Option<(Vec<PaperPoint>, usize)> = None;
+    let mut since_optimize = 0;
     for batch in records.chunks(lib.dense.ingest_batch(BATCH)) {
         if stop.is_cancelled() {
             outcome.interrupted = true;
@@ -131,6 +138,12 @@ pub async fn ingest_until<S: PaperStore, T: Into<Incoming>>(
         let n = written?;
         outcome.done += n;
         progress.inc(n as u64);
+        since_optimize += n;
+        if since_optimize >= OPTIMIZE_EVERY {
+            // Everything written is flushed (see `write`).
+            lib.store.optimize().await?;
+            since_optimize = 0;
+        }
         let mut points = to_write;
         points.extend(embedded?);
         ready = Some((points, batch.len()));

@@ -5,6 +5,7 @@
 mod embed;
 mod ingest;
 mod lookup;
+mod scale;
 mod search;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,22 @@ pub enum BenchWhat {
         #[arg(long, default_value = "corpus/hf-papers-page.txt")]
         corpus: PathBuf,
     },
+    /// The library at scale: ingest, stats, serving (RSS, hybrid search, title lookup), disk, recall
+    Scale {
+        /// Library sizes (`--sizes 100000,1000000` for the README's table)
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000usize])]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        #[arg(long, default_value = "corpus/hf-papers-page.txt")]
+        corpus: PathBuf,
+        /// Keep the libraries here (default: a temporary directory, removed)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The serving process of `bench scale` (run by it)
+    #[command(hide = true)]
+    ScaleServe { work: PathBuf, out: PathBuf },
     /// Ingest throughput on the sample corpus repeated to N papers
     Ingest {
         #[arg(long, default_value_t = 10_000)]
@@ -70,6 +87,13 @@ pub async fn run(app: &App, what: BenchWhat) -> anyhow::Result<ExitCode> {
             vectors,
             corpus,
         } => search::run(app, &corpus, &sizes, queries, vectors).await,
+        BenchWhat::Scale {
+            sizes,
+            queries,
+            corpus,
+            dir,
+        } => scale::run(&corpus, &sizes, queries, dir.as_deref()).await,
+        BenchWhat::ScaleServe { work, out } => scale::serve(app, &work, &out).await,
         BenchWhat::Lookup { sizes, queries, corpus } => lookup::run(app, &corpus, &sizes, queries).await,
         BenchWhat::Ingest {
             papers,
