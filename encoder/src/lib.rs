@@ -22,6 +22,38 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+mod int8;
+
+/// The arithmetic of the linear layers (attention and the element-wise work
+/// always run in f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 products on `gemm`: the reference.
+    F32,
+    /// int8 products on AVX-512 VNNI (weights per column, activations per
+    /// row); an error where the CPU lacks them.
+    Int8,
+    /// int8 where the CPU has AVX-512 VNNI, else f32.
+    #[default]
+    Auto,
+}
+
+impl Precision {
+    /// What `self` means on a CPU that has (or lacks) the int8 path.
+    fn resolve(self, int8_available: bool) -> Result<Precision, String> {
+        match (self, int8_available) {
+            (Precision::F32, _) | (Precision::Auto, false) => Ok(Precision::F32),
+            (Precision::Int8 | Precision::Auto, true) => Ok(Precision::Int8),
+            (Precision::Int8, false) => Err("int8 precision needs AVX-512 F/BW and VNNI, which this CPU lacks".into()),
+        }
+    }
+}
+
+/// Whether this CPU can run [`Precision::Int8`].
+pub fn int8_available() -> bool {
+    int8::available()
+}
+
 /// Sizes of an encoder.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dims {
@@ -48,6 +80,8 @@ pub struct Linear {
     bias: Vec<f32>,
     inputs: usize,
     outputs: usize,
+    /// The int8 copy, made when [`Precision::Int8`] is first chosen.
+    int8: Option<int8::Int8Weight>,
 }
 
 pub struct Layer {
@@ -76,6 +110,8 @@ pub struct Encoder {
     token_type: Vec<f32>,
     embed_norm: LayerNorm,
     layers: Vec<Layer>,
+    /// Resolved: `F32` or `Int8`, never `Auto`.
+    precision: Precision,
 }
 
 /// The embedding tables of an encoder.
@@ -93,6 +129,9 @@ impl Encoder {
     /// Checks every tensor's size against `dims`.
     pub fn new(dims: Dims, embeddings: Embeddings, layers: Vec<Layer>) -> Result<Encoder, String> {
         let (h, inter) = (dims.hidden, dims.intermediate);
+        if h == 0 || inter == 0 {
+            return Err("hidden and intermediate sizes must be positive".into());
+        }
         if dims.heads == 0 || h % dims.heads != 0 {
             return Err(format!("hidden size {h} is not a multiple of {} heads", dims.heads));
         }
@@ -141,7 +180,40 @@ impl Encoder {
             token_type: embeddings.token_type,
             embed_norm: embeddings.norm,
             layers,
+            precision: Precision::F32,
         })
+    }
+
+    /// Chooses the linear layers' arithmetic (f32 until this is called);
+    /// returns what `Auto` resolved to. int8 weights are quantized on the
+    /// first switch to int8 (tens of ms for MiniLM) and kept.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<Precision, String> {
+        let resolved = precision.resolve(int8::available())?;
+        if resolved == Precision::Int8 {
+            for layer in &mut self.layers {
+                for lin in [&mut layer.qkv, &mut layer.attn_out, &mut layer.up, &mut layer.down] {
+                    lin.quantize();
+                }
+            }
+        }
+        self.precision = resolved;
+        Ok(resolved)
+    }
+
+    /// The linear layers' arithmetic in use: `F32` or `Int8`.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Floating-point operations of one forward pass over a sequence of
+    /// `len` tokens, counting a multiply-add as 2: the linear layers
+    /// `2·len·(h·3h + h·h + h·i + i·h)` plus attention's two products
+    /// `2·2·len²·h`, per layer; element-wise work is not counted.
+    pub fn forward_flops(&self, len: usize) -> f64 {
+        let (len, h, i) = (len as f64, self.hidden as f64, self.intermediate as f64);
+        let linear = 2.0 * len * (3.0 * h * h + h * h + 2.0 * h * i);
+        let attention = 4.0 * len * len * h;
+        self.layers.len() as f64 * (linear + attention)
     }
 
     /// Mean-pooled, L2-normalised embeddings of token id sequences (each
@@ -189,16 +261,17 @@ impl Encoder {
         let mut ctx = vec![0f32; total * h];
         let mut tmp = vec![0f32; total * h];
         let mut inter = vec![0f32; total * self.intermediate];
+        let narrow = self.precision == Precision::Int8;
         for layer in &self.layers {
-            layer.qkv.forward(&x, None, total, &mut qkv, par);
+            layer.qkv.forward(&x, None, total, &mut qkv, par, narrow);
             self.attention(&qkv, &starts, &mut ctx);
             // tmp = x + bias + ctx·Wo, then x = LayerNorm(tmp)
-            layer.attn_out.forward(&ctx, Some(&x), total, &mut tmp, par);
+            layer.attn_out.forward(&ctx, Some(&x), total, &mut tmp, par, narrow);
             rows_par(&mut tmp, h, |row| layer_norm(row, &layer.attn_norm, self.eps));
             std::mem::swap(&mut x, &mut tmp);
-            layer.up.forward(&x, None, total, &mut inter, par);
+            layer.up.forward(&x, None, total, &mut inter, par, narrow);
             rows_par(&mut inter, self.intermediate, gelu);
-            layer.down.forward(&inter, Some(&x), total, &mut tmp, par);
+            layer.down.forward(&inter, Some(&x), total, &mut tmp, par, narrow);
             rows_par(&mut tmp, h, |row| layer_norm(row, &layer.out_norm, self.eps));
             std::mem::swap(&mut x, &mut tmp);
         }
@@ -319,14 +392,38 @@ impl Linear {
             bias,
             inputs,
             outputs: total,
+            int8: None,
         })
     }
 
-    /// `dst[rows × out] = bias (+ residual) + x[rows × in] · W`.
-    fn forward(&self, x: &[f32], residual: Option<&[f32]>, rows: usize, dst: &mut [f32], par: Parallelism) {
+    fn quantize(&mut self) {
+        if self.int8.is_none() {
+            self.int8 = Some(int8::Int8Weight::new(&self.weight_t, self.inputs, self.outputs));
+        }
+    }
+
+    /// `dst[rows × out] = bias (+ residual) + x[rows × in] · W`, in int8 when
+    /// `narrow` (and the int8 weights exist), else f32.
+    fn forward(
+        &self,
+        x: &[f32],
+        residual: Option<&[f32]>,
+        rows: usize,
+        dst: &mut [f32],
+        par: Parallelism,
+        narrow: bool,
+    ) {
         let (i, o) = (self.inputs, self.outputs);
         debug_assert_eq!(x.len(), rows * i);
         let dst = &mut dst[..rows * o];
+        #[cfg(target_arch = "x86_64")]
+        if narrow && let Some(q) = &self.int8 {
+            // SAFETY: int8 weights exist only after `set_precision` resolved
+            // to Int8, which it does only when `int8::available()`.
+            unsafe { q.forward(x, &self.bias, residual, rows, dst) };
+            return;
+        }
+        let _ = narrow;
         match residual {
             Some(r) => dst
                 .par_chunks_mut(o * ROWS_PER_TASK)

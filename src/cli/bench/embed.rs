@@ -25,7 +25,10 @@ pub async fn run(app: &App, corpus: &Path, python: Option<&Path>) -> anyhow::Res
         .map(|p| format!("what does the paper on {} find?", p.title.to_lowercase()))
         .collect();
     let mut sides = Vec::new();
-    for kind in [EngineKind::Packed, EngineKind::Candle] {
+    for kind in [
+        EngineKind::Packed(paperbot::embed::minilm::Precision::F32),
+        EngineKind::Candle,
+    ] {
         let (dir, texts, queries) = (model_dir.clone(), texts.clone(), queries.clone());
         let measured = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
             let model = MiniLm::load_engine(&dir, 32, kind)?;
