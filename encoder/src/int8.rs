@@ -242,24 +242,22 @@ unsafe fn tile_kernel<const M: usize, const N: usize>(w: &Int8Weight, t: &Tile) 
         }
     }
     let n = w.outputs;
-    for j in 0..N {
-        let c0 = (t.block0 + j) * BLOCK;
-        let valid = (n - c0).min(BLOCK);
-        let mask: __mmask16 = if valid == BLOCK { !0 } else { (1u16 << valid) - 1 };
-        // SAFETY: columns c0..c0+16 of the padded per-column vectors exist;
-        // bias, residual and dst are read/written under `mask` (columns < n).
-        unsafe {
-            let scale = _mm512_loadu_ps(w.scale[c0..].as_ptr());
-            let colsum = _mm512_loadu_ps(w.colsum[c0..].as_ptr());
-            let bias = _mm512_maskz_loadu_ps(mask, t.bias[c0..].as_ptr());
-            for r in 0..M {
-                let row = t.row0 + r;
-                let (rs, rmin) = t.offsets[row];
-                let dot = _mm512_fmadd_ps(
-                    _mm512_cvtepi32_ps(acc[r][j]),
-                    _mm512_set1_ps(rs),
-                    _mm512_mul_ps(_mm512_set1_ps(rmin), colsum),
-                );
+    for (r, acc_row) in acc.iter().enumerate() {
+        let row = t.row0 + r;
+        let (rs, rmin) = t.offsets[row];
+        let (rs, rmin) = (_mm512_set1_ps(rs), _mm512_set1_ps(rmin));
+        for (j, &acc) in acc_row.iter().enumerate() {
+            let c0 = (t.block0 + j) * BLOCK;
+            let valid = (n - c0).min(BLOCK);
+            let mask: __mmask16 = if valid == BLOCK { !0 } else { (1u16 << valid) - 1 };
+            // SAFETY: columns c0..c0+16 of the padded per-column vectors
+            // exist; bias, residual and dst are read/written under `mask`
+            // (columns < n) in row `row`, which the caller guarantees.
+            unsafe {
+                let scale = _mm512_loadu_ps(w.scale[c0..].as_ptr());
+                let colsum = _mm512_loadu_ps(w.colsum[c0..].as_ptr());
+                let bias = _mm512_maskz_loadu_ps(mask, t.bias[c0..].as_ptr());
+                let dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), rs, _mm512_mul_ps(rmin, colsum));
                 let mut v = _mm512_fmadd_ps(dot, scale, bias);
                 if let Some(res) = t.residual {
                     v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res[row * n + c0..].as_ptr()));
@@ -381,19 +379,22 @@ mod tests {
                 assert!(got[rows * n..].iter().all(|v| v.is_nan()), "wrote past the end");
                 // Error relative to the product's own scale (the norm of x·W
                 // per row), as quantization error scales with it.
+                let mut worst = 0f64;
                 for r in 0..rows {
                     let exact = reference(&x[r * k..][..k], &w, &vec![0.0; n], None, 1, k, n);
                     let norm = (exact.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt().max(1e-6);
                     for c in 0..n {
                         let err = (got[r * n + c] as f64 - want[r * n + c]).abs() / norm;
+                        worst = worst.max(err);
                         assert!(
-                            err < 0.05,
+                            err < 0.04,
                             "{rows}x{k}x{n} at ({r},{c}): {} vs {}",
                             got[r * n + c],
                             want[r * n + c]
                         );
                     }
                 }
+                println!("{rows}x{k}x{n}: worst error {worst:.4} of the row's rms");
             }
         }
     }
