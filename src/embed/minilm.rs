@@ -3,7 +3,8 @@
 //! normalisation, 384 dimensions — reading `model.safetensors` and
 //! `tokenizer.json` from a model directory (`paperbot model fetch`).
 //!
-//! Matches sentence-transformers to cosine ≥ 0.999 (tests/embed_reference.rs).
+//! Matches sentence-transformers to cosine ≥ 0.999 in f32, ≥ 0.99 with the
+//! int8 linear layers (tests/it/embed_reference.rs).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use super::EmbedError;
 use super::encoder::{self, Encoder};
+
+pub use paperbot_encoder::{Precision, int8_available};
 
 /// sentence-transformers' `max_seq_length` for this model. The shipped
 /// tokenizer.json pads/truncates to a fixed 128; that is overridden here.
@@ -30,15 +33,23 @@ pub struct MiniLm {
     batch_size: usize,
 }
 
-/// Which forward pass runs the model. Both read the same files and give the
-/// same vectors (cosine > 0.99999); `Packed` is the default for speed,
-/// `Candle` is candle-transformers' `BertModel`, kept as the reference the
-/// packed pass is tested and benchmarked against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which forward pass runs the model. Both read the same files; `Packed` is
+/// the default for speed, `Candle` is candle-transformers' `BertModel`, kept
+/// as the reference the packed pass is tested and benchmarked against.
+/// `Packed(Precision::F32)` gives candle's vectors (cosine > 0.99999);
+/// `Packed(Precision::Int8)` runs the linear layers in int8 on AVX-512 VNNI
+/// (cosine ≥ 0.99 to sentence-transformers, tests/it/embed_reference.rs),
+/// and `Auto` picks int8 where the CPU has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
-    #[default]
-    Packed,
+    Packed(Precision),
     Candle,
+}
+
+impl Default for EngineKind {
+    fn default() -> Self {
+        EngineKind::Packed(Precision::Auto)
+    }
 }
 
 enum Engine {
@@ -101,8 +112,12 @@ impl MiniLm {
         tokenizer.with_padding(None);
         let weights: PathBuf = dir.join("model.safetensors");
         let engine = match kind {
-            EngineKind::Packed => {
-                Engine::Packed(encoder::load(&weights, &config).map_err(|e| load_err("model.safetensors", &e))?)
+            EngineKind::Packed(precision) => {
+                let mut packed = encoder::load(&weights, &config).map_err(|e| load_err("model.safetensors", &e))?;
+                packed
+                    .set_precision(precision)
+                    .map_err(|e| load_err("embed.precision", &e))?;
+                Engine::Packed(packed)
             }
             EngineKind::Candle => {
                 let device = Device::Cpu;
@@ -184,6 +199,25 @@ impl MiniLm {
         })()
         .map_err(|e: candle_core::Error| inference(&e))?;
         Ok(pooled)
+    }
+
+    /// The packed engine's linear-layer arithmetic (`F32` or `Int8`); `None`
+    /// for the candle engine.
+    pub fn precision(&self) -> Option<Precision> {
+        match &self.engine {
+            Engine::Packed(e) => Some(e.precision()),
+            Engine::Candle { .. } => None,
+        }
+    }
+
+    /// Floating-point operations of embedding `texts` (each as truncated,
+    /// without padding), by [`Encoder::forward_flops`]'s count; `None` for
+    /// the candle engine.
+    pub fn forward_flops(&self, texts: &[&str]) -> Option<f64> {
+        match &self.engine {
+            Engine::Packed(e) => Some(texts.iter().map(|t| e.forward_flops(self.token_count(t))).sum()),
+            Engine::Candle { .. } => None,
+        }
     }
 
     /// Tokens the model would see for `text` (after truncation).

