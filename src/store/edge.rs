@@ -185,11 +185,10 @@ impl EdgeStore {
     }
 
     fn shard(&self) -> StoreResult<Arc<EdgeShard>> {
-        self.loaded()?
-            .ok_or_else(|| StoreError::Backend {
-                context: self.describe(),
-                message: "the library is empty: run `paperbot ingest` first".into(),
-            })
+        self.loaded()?.ok_or_else(|| StoreError::Backend {
+            context: self.describe(),
+            message: "the library is empty: run `paperbot ingest` first".into(),
+        })
     }
 
     /// One page in point-id order, of the points `filter` keeps.
@@ -692,7 +691,11 @@ impl PaperStore for EdgeStore {
         let stats = self
             .with_shard("flush", true, |s| {
                 s.flush();
-                if has_summary_indexes(s) { summarize(s).map(Some) } else { Ok(None) }
+                if has_summary_indexes(s) {
+                    summarize(s).map(Some)
+                } else {
+                    Ok(None)
+                }
             })
             .await?;
         self.dirty.store(false, Ordering::SeqCst);

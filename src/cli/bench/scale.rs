@@ -80,14 +80,25 @@ pub async fn run(corpus: &Path, sizes: &[usize], queries: usize, dir: Option<&Pa
             let t = Instant::now();
             let out = tokio::task::block_in_place(|| embedder.command(&data).args(["stats", "--json"]).output())?;
             stats_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            anyhow::ensure!(out.status.success(), "stats failed: {}", String::from_utf8_lossy(&out.stderr));
+            anyhow::ensure!(
+                out.status.success(),
+                "stats failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let v: Value = serde_json::from_slice(&out.stdout)?;
-            anyhow::ensure!(v["count"].as_u64() == Some(n as u64), "stats counts {} of {n}", v["count"]);
+            anyhow::ensure!(
+                v["count"].as_u64() == Some(n as u64),
+                "stats counts {} of {n}",
+                v["count"]
+            );
         }
         stats_ms.sort_by(f64::total_cmp);
         // 3. serving
         let work = root.join("serve-work.json");
-        std::fs::write(&work, serde_json::to_vec(&json!({ "questions": qs, "titles": titles }))?)?;
+        std::fs::write(
+            &work,
+            serde_json::to_vec(&json!({ "questions": qs, "titles": titles }))?,
+        )?;
         let out_file = root.join("serve-out.json");
         let (status, _) = tokio::task::block_in_place(|| {
             run_child(
@@ -336,7 +347,11 @@ impl Vocabulary {
             let month = i / 20_000;
             let (year, month) = (21 + month / 12, 1 + month % 12);
             let id = format!("{year:02}{month:02}.{:05}", i % 20_000);
-            let mut p = Paper::from_title_and_abstract(&title.join(" "), &format!("{}.", abstract_text.join(". ")), SourceKind::Arxiv);
+            let mut p = Paper::from_title_and_abstract(
+                &title.join(" "),
+                &format!("{}.", abstract_text.join(". ")),
+                SourceKind::Arxiv,
+            );
             p.id = PaperId::arxiv(&id).context("synthetic id")?;
             p.published = chrono::NaiveDate::from_ymd_opt(2000 + year as i32, month as u32, 1 + (i % 28) as u32)
                 .and_then(|d| d.and_hms_opt(12, 0, 0))
@@ -354,7 +369,10 @@ impl Vocabulary {
     fn question(&self, p: &Paper, rng: &mut fastrand::Rng) -> String {
         let sentences: Vec<&str> = p.abstract_text.split(". ").collect();
         let s = sentences[rng.usize(..sentences.len())];
-        s.split_whitespace().filter(|_| rng.u8(..3) > 0).collect::<Vec<_>>().join(" ")
+        s.split_whitespace()
+            .filter(|_| rng.u8(..3) > 0)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -385,9 +403,9 @@ impl WordVectors {
     fn embed(&self, text: &str) -> Vec<f32> {
         let mut sum = vec![0f32; DIM];
         for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            let mut h = w
-                .bytes()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3));
+            let mut h = w.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3)
+            });
             for _ in 0..4 {
                 h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
                 sum[(h % DIM as u64) as usize] += if h & (1 << 40) == 0 { 1.0 } else { -1.0 };
