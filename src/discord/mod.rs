@@ -254,6 +254,8 @@ pub async fn run(bot: Arc<Bot>, http: Http, shutdown: CancellationToken) -> Resu
             }
         })
     };
+    let shutdown_seen = shutdown.clone();
+    let bot_grace = bot.config.shutdown_grace_secs;
     let stopper = {
         let bot = bot.clone();
         tokio::spawn(async move {
@@ -271,20 +273,40 @@ pub async fn run(bot: Arc<Bot>, http: Http, shutdown: CancellationToken) -> Resu
     // Scale-out: several processes split Discord's shards; each runs its range
     // (all shared state is in the store, so any process can own any shard).
     let d = &bot.config;
-    let result = if d.shard_total > 1 {
-        tracing::info!(
-            first = d.shard_first,
-            last = d.shard_last,
-            total = d.shard_total,
-            "running shards"
-        );
-        // serenity 0.12 reads the range's end as inclusive (it starts
-        // `end - start + 1` shards), which is what shard_last is.
-        client
-            .start_shard_range(d.shard_first..d.shard_last, d.shard_total)
-            .await
-    } else {
-        client.start().await
+    let start = async {
+        if d.shard_total > 1 {
+            tracing::info!(
+                first = d.shard_first,
+                last = d.shard_last,
+                total = d.shard_total,
+                "running shards"
+            );
+            // serenity 0.12 reads the range's end as inclusive (it starts
+            // `end - start + 1` shards), which is what shard_last is.
+            client
+                .start_shard_range(d.shard_first..d.shard_last, d.shard_total)
+                .await
+        } else {
+            client.start().await
+        }
+    };
+    // serenity's shard queuer keeps re-queueing a shard that never
+    // connected (Discord unreachable), even after `shutdown_all`: a stop
+    // request ends the run once the stopper is done plus a short wait, so
+    // `docker stop` does not need its SIGKILL.
+    let stopped = {
+        let shutdown = shutdown_seen.clone();
+        async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(bot_grace + 5)).await;
+        }
+    };
+    let result = tokio::select! {
+        r = start => r,
+        () = stopped => {
+            tracing::warn!("the Discord client did not stop by itself; leaving it");
+            Ok(())
+        }
     };
     stopper.abort();
     refresher.abort();

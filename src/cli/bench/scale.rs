@@ -1,6 +1,7 @@
 //! `paperbot bench scale`: the library at 100k and 1M papers, measured as a
 //! user meets it — each step a separate `paperbot` process on the same data
-//! directory: `ingest` (papers/s, peak RSS), `stats` (wall time), a serving
+//! directory: `backfill snapshot` (how a library gets this big: papers/s,
+//! peak RSS), `stats` (wall time), a serving
 //! process (open, hybrid search p50/p99, title lookup p99, peak RSS), and the
 //! disk size. Embedding is a stand-in served here on 127.0.0.1 (bag-of-words
 //! random-indexing vectors: deterministic, cheap, and with neighbourhood
@@ -47,7 +48,7 @@ pub async fn run(corpus: &Path, sizes: &[usize], queries: usize, dir: Option<&Pa
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root)?;
         let data = root.join("data");
-        let papers_file = root.join("papers.jsonl");
+        let papers_file = root.join("snapshot.jsonl");
         let mut rng = fastrand::Rng::with_seed(n as u64);
         let papers = words.write_papers(&papers_file, n, &mut rng)?;
         // Questions: a sentence of a random paper, some words dropped.
@@ -68,7 +69,7 @@ pub async fn run(corpus: &Path, sizes: &[usize], queries: usize, dir: Option<&Pa
         let start = Instant::now();
         let (status, ingest_rss) = tokio::task::block_in_place(|| {
             run_child(
-                embedder.command(&data).arg("ingest").arg(&papers_file),
+                embedder.command(&data).args(["backfill", "snapshot"]).arg(&papers_file),
                 &root.join("ingest.log"),
             )
         })?;
@@ -136,7 +137,7 @@ pub async fn run(corpus: &Path, sizes: &[usize], queries: usize, dir: Option<&Pa
         }
     }
     println!(
-        "\ningest papers/s: the whole `paperbot ingest` process (parse, BM25, embedding requests to the stand-in, store writes, flushes);\n\
+        "\ningest papers/s: the whole `paperbot backfill snapshot` process (read, BM25, embedding requests to the stand-in, store writes, flushes, index builds);\n\
          stats: wall time of a `paperbot stats --json` process (median of 5); serving: one process that opens the library and\n\
          answers every question (hybrid, prefetch 50, k 10; the question's embedding is not timed) and title lookup;\n\
          exact scan: brute-force cosine over the same vectors in memory, the baseline for recall and latency."
@@ -329,7 +330,7 @@ impl Vocabulary {
         Ok(Vocabulary { title_words, sentences })
     }
 
-    /// Writes `n` papers as paperbot JSONL and returns them. Titles are five
+    /// Writes `n` papers in the arXiv snapshot's format and returns them. Titles are five
     /// to nine title words and a serial word (unique); abstracts four to
     /// seven sentences; arXiv ids of consecutive months, 20,000 a month.
     fn write_papers(&self, path: &Path, n: usize, rng: &mut fastrand::Rng) -> anyhow::Result<Vec<Paper>> {
@@ -353,11 +354,25 @@ impl Vocabulary {
                 SourceKind::Arxiv,
             );
             p.id = PaperId::arxiv(&id).context("synthetic id")?;
-            p.published = chrono::NaiveDate::from_ymd_opt(2000 + year as i32, month as u32, 1 + (i % 28) as u32)
+            let day = chrono::NaiveDate::from_ymd_opt(2000 + year as i32, month as u32, 1 + (i % 28) as u32)
                 .and_then(|d| d.and_hms_opt(12, 0, 0))
-                .map(|d| d.and_utc());
+                .map(|d| d.and_utc())
+                .context("synthetic date")?;
+            p.published = Some(day);
             p.authors = vec![format!("Author {}", i % 5_000)];
-            serde_json::to_writer(&mut out, &p)?;
+            // The arXiv metadata snapshot's shape: `backfill snapshot` reads it.
+            serde_json::to_writer(
+                &mut out,
+                &json!({
+                    "id": id,
+                    "title": p.title,
+                    "abstract": p.abstract_text,
+                    "authors": p.authors[0],
+                    "categories": "cs.LG",
+                    "versions": [{"version": "v1", "created": day.to_rfc2822()}],
+                    "update_date": day.format("%Y-%m-%d").to_string(),
+                }),
+            )?;
             out.write_all(b"\n")?;
             papers.push(p);
         }
