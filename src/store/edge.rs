@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use qdrant_edge::{
-    AnyVariants, Condition, CountRequest, CreateIndex, DateTimeWrapper, Direction, Distance, EdgeConfigBuilder,
+    AnyVariants, Condition, CountRequest, CreateIndex, EdgeOptimizersConfig, DateTimeWrapper, Direction, Distance, EdgeConfigBuilder,
     EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter,
     Fusion, HasIdCondition, JsonPath, Match, MatchAny, MatchText, Modifier, NamedQuery, OrderBy, OrderByInterface,
     PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
@@ -127,6 +127,16 @@ impl EdgeStore {
                 let _span = tracing::debug_span!("edge", op = "load").entered();
                 let shard = EdgeShard::load(&self.dir, None)
                     .map_err(|e| StoreError::backend(format!("loading the library at {}", self.dir.display()), e))?;
+                // A library made before `schema::SEGMENTS`: merge as new ones do.
+                if shard.config().optimizers.default_segment_number.is_none() {
+                    let optimizers = EdgeOptimizersConfig {
+                        default_segment_number: Some(schema::SEGMENTS),
+                        ..shard.config().optimizers.clone()
+                    };
+                    if let Err(e) = shard.set_optimizers_config(optimizers) {
+                        tracing::warn!(error = %e, "could not update the library's segment settings");
+                    }
+                }
                 *self.shard.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(shard));
                 *unloaded = false;
             }
@@ -420,6 +430,10 @@ impl PaperStore for EdgeStore {
                         .build(),
                 )
                 .on_disk_payload(true)
+                .optimizers(EdgeOptimizersConfig {
+                    default_segment_number: Some(schema::SEGMENTS),
+                    ..Default::default()
+                })
                 .build();
             let shard = EdgeShard::new(&dir, config).map_err(|e| StoreError::backend("creating the library", e))?;
             for (field, kind) in [

@@ -42,6 +42,12 @@ pub const VECTORS_ON_DISK: bool = true;
 pub const INT8_QUANTILE: f32 = 0.99;
 /// Candidates scored on int8 per result, then rescored with the originals.
 pub const OVERSAMPLING: f64 = 2.0;
+/// Segments the embedded store keeps before merging (qdrant-edge's default
+/// on 2 cores is 2: every new indexed segment was merged into the big one,
+/// rebuilding its HNSW graph, so a long ingest was quadratic). With 8 the
+/// merges pick the smallest segments and sizes grow geometrically; a search
+/// visits each segment.
+pub const SEGMENTS: usize = 8;
 /// HNSW beam width at query time: recall over latency (the default, 64,
 /// loses neighbours on large libraries).
 pub const HNSW_EF: usize = 128;
