@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use qdrant_edge::{
-    AnyVariants, Condition, CountRequest, CreateIndex, EdgeOptimizersConfig, DateTimeWrapper, Direction, Distance, EdgeConfigBuilder,
-    EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter,
-    Fusion, HasIdCondition, JsonPath, Match, MatchAny, MatchText, Modifier, NamedQuery, OrderBy, OrderByInterface,
-    PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
-    PointStruct, Prefetch, QuantizationConfig, QuantizationSearchParams, QueryEnum, QueryRequest, Range, ScoringQuery,
-    ScrollRequest, SearchParams, SparseVector, TextIndexParams, TokenizerType, UpdateOperation, VectorInternal,
-    VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
+    AnyVariants, Condition, CountRequest, CreateIndex, DateTimeWrapper, Direction, Distance, EdgeConfigBuilder,
+    EdgeOptimizersConfig, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition,
+    FieldIndexOperations, Filter, Fusion, HasIdCondition, JsonPath, Match, MatchAny, MatchText, Modifier, NamedQuery,
+    OrderBy, OrderByInterface, PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, Prefetch, QuantizationConfig, QuantizationSearchParams,
+    QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest, SearchParams, SparseVector, TextIndexParams,
+    TokenizerType, UpdateOperation, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 
 use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
