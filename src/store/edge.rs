@@ -44,8 +44,8 @@ pub struct EdgeStore {
     /// segment (0.1–0.5 s at 100k papers), so it waits for the first call
     /// that needs the shard: `stats` answers from the summary file alone.
     unloaded: Mutex<bool>,
-    /// Written since the last flush: the on-disk library may still change.
-    dirty: AtomicBool,
+    /// The summary file and whether the library has changed since it was true.
+    summary: Arc<SummaryFile>,
     /// Subscriptions and digest state (`<data-dir>/state`), made on first write.
     state: Mutex<Option<Arc<EdgeShard>>>,
     state_dir: PathBuf,
@@ -111,7 +111,10 @@ impl EdgeStore {
             dir,
             shard: RwLock::new(None),
             unloaded: Mutex::new(exists),
-            dirty: AtomicBool::new(false),
+            summary: Arc::new(SummaryFile {
+                path: data_dir.join("papers").join(SUMMARY_FILE),
+                dirty: AtomicBool::new(false),
+            }),
             state: Mutex::new(None),
             state_dir,
             write_lock: Arc::new(Mutex::new(())),
@@ -154,46 +157,6 @@ impl EdgeStore {
         Ok(self.loaded()?.is_some())
     }
 
-    /// The summary file's numbers, when it is there and readable.
-    fn saved_summary(&self) -> Option<super::LibraryStats> {
-        let bytes = std::fs::read(self.dir.join(SUMMARY_FILE)).ok()?;
-        match serde_json::from_slice::<SavedSummary>(&bytes) {
-            Ok(s) if s.version == SavedSummary::VERSION => Some(s.stats),
-            _ => None,
-        }
-    }
-
-    /// Before a write: the summary file stops being true.
-    fn invalidate_summary(&self) {
-        if !self.dirty.swap(true, Ordering::SeqCst) {
-            match std::fs::remove_file(self.dir.join(SUMMARY_FILE)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(error = %e, "could not remove the library's summary file"),
-            }
-        }
-    }
-
-    /// Saves `stats` as the summary file (write, then rename), unless this
-    /// process has written since its last flush.
-    fn save_summary(&self, stats: &super::LibraryStats) {
-        if self.dirty.load(Ordering::SeqCst) {
-            return;
-        }
-        let doc = SavedSummary {
-            version: SavedSummary::VERSION,
-            stats: stats.clone(),
-        };
-        let tmp = self.dir.join(format!("{SUMMARY_FILE}.tmp"));
-        let written = serde_json::to_vec(&doc)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, self.dir.join(SUMMARY_FILE)));
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "could not save the library's summary file");
-        }
-    }
-
     fn shard(&self) -> StoreResult<Arc<EdgeShard>> {
         self.loaded()?.ok_or_else(|| StoreError::Backend {
             context: self.describe(),
@@ -210,7 +173,7 @@ impl EdgeStore {
             });
         }
         let (records, next) = self
-            .with_shard("scroll", false, move |s| {
+            .with_shard("scroll", Access::Read, move |s| {
                 s.scroll(ScrollRequest {
                     offset: from.map(PointId::Uuid),
                     limit: Some(limit.max(1)),
@@ -239,18 +202,21 @@ impl EdgeStore {
     async fn with_shard<T: Send + 'static>(
         &self,
         what: &'static str,
-        write: bool,
+        access: Access,
         f: impl FnOnce(&EdgeShard) -> Result<T, qdrant_edge::OperationError> + Send + 'static,
     ) -> StoreResult<T> {
         let shard = self.shard()?;
-        if write {
-            self.invalidate_summary();
-        }
-        let lock = write.then(|| self.write_lock.clone());
+        let lock = (access != Access::Read).then(|| self.write_lock.clone());
+        let summary = (access == Access::Change).then(|| self.summary.clone());
         let span = tracing::debug_span!("edge", op = what);
         tokio::task::spawn_blocking(move || {
             let _span = span.enter();
             let _guard = lock.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
+            // Under the write lock, so no flush can save a summary between
+            // this and the change.
+            if let Some(summary) = summary {
+                summary.invalidate();
+            }
             f(&shard)
         })
         .await
@@ -408,7 +374,7 @@ impl PaperStore for EdgeStore {
     }
 
     async fn create(&self, meta: &CollectionMeta) -> StoreResult<()> {
-        self.invalidate_summary();
+        self.summary.invalidate();
         let dir = self.dir.clone();
         let dim = meta.dim;
         let meta_json = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::backend("meta", e))?;
@@ -467,7 +433,7 @@ impl PaperStore for EdgeStore {
     }
 
     async fn drop_collection(&self) -> StoreResult<()> {
-        self.invalidate_summary();
+        self.summary.invalidate();
         *self.unloaded.lock().unwrap_or_else(|p| p.into_inner()) = false;
         let old = self.shard.write().unwrap_or_else(|p| p.into_inner()).take();
         let dir = self.dir.clone();
@@ -500,7 +466,7 @@ impl PaperStore for EdgeStore {
                 PointStruct::new(point_id(&p.stored.paper.id), vectors, payload).into()
             })
             .collect();
-        self.with_shard("upsert", true, move |s| {
+        self.with_shard("upsert", Access::Change, move |s| {
             s.update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
                 PointInsertOperations::PointsList(points),
             )))
@@ -514,7 +480,7 @@ impl PaperStore for EdgeStore {
         }
         let pids: Vec<PointId> = ids.iter().map(point_id).collect();
         let records = self
-            .with_shard("retrieve", false, move |s| {
+            .with_shard("retrieve", Access::Read, move |s| {
                 s.retrieve(
                     &pids,
                     Some(WithPayloadInterface::Bool(true)),
@@ -528,7 +494,7 @@ impl PaperStore for EdgeStore {
     async fn vectors(&self, id: &PaperId) -> StoreResult<Option<PaperVectors>> {
         let pid = [point_id(id)];
         let mut records = self
-            .with_shard("retrieve", false, move |s| {
+            .with_shard("retrieve", Access::Read, move |s| {
                 s.retrieve(
                     &pid,
                     Some(WithPayloadInterface::Bool(false)),
@@ -543,7 +509,7 @@ impl PaperStore for EdgeStore {
         if !self.exists()? {
             return Ok(0);
         }
-        self.with_shard("count", false, |s| {
+        self.with_shard("count", Access::Read, |s| {
             s.count(CountRequest {
                 filter: None,
                 exact: true,
@@ -613,7 +579,9 @@ impl PaperStore for EdgeStore {
             with_vector: WithVector::Bool(false),
             with_payload: WithPayloadInterface::Bool(true),
         };
-        let points = self.with_shard("query", false, move |s| s.query(request)).await?;
+        let points = self
+            .with_shard("query", Access::Read, move |s| s.query(request))
+            .await?;
         points
             .into_iter()
             .map(|p| {
@@ -638,7 +606,7 @@ impl PaperStore for EdgeStore {
 
     async fn ensure_indexes(&self) -> StoreResult<()> {
         // Written only for a library that has the indexes (see `flush`).
-        if self.saved_summary().is_some() {
+        if self.summary.read().is_some() {
             return Ok(());
         }
         let Some(shard) = self.loaded()? else {
@@ -652,7 +620,7 @@ impl PaperStore for EdgeStore {
             return Ok(());
         }
         tracing::info!(library = %self.describe(), "indexing titles and entry times (once, for a library made by an older paperbot)");
-        self.with_shard("indexing", true, move |s| {
+        self.with_shard("indexing", Access::Change, move |s| {
             if !has_title {
                 s.update(title_index())?;
             }
@@ -673,7 +641,7 @@ impl PaperStore for EdgeStore {
     /// From the summary file when it is current (without loading the
     /// library), else from counts and ordered indexes, saved for next time.
     async fn summary(&self) -> StoreResult<super::LibraryStats> {
-        if let Some(stats) = self.saved_summary() {
+        if let Some(stats) = self.summary.read() {
             return Ok(stats);
         }
         let Some(shard) = self.loaded()? else {
@@ -682,16 +650,22 @@ impl PaperStore for EdgeStore {
         if !has_summary_indexes(&shard) {
             return super::stats_by_scan(self).await;
         }
-        let stats = self.with_shard("summary", false, summarize).await?;
-        self.save_summary(&stats);
-        Ok(stats)
+        // Exclusive: saved only if no change comes between counting and saving.
+        let summary = self.summary.clone();
+        self.with_shard("summary", Access::Exclusive, move |s| {
+            let stats = summarize(s)?;
+            summary.save(&stats);
+            Ok(stats)
+        })
+        .await
     }
 
     async fn optimize(&self) -> StoreResult<()> {
         if !self.exists()? {
             return Ok(());
         }
-        self.with_shard("optimize", true, |s| s.optimize().map(|_| ())).await?;
+        self.with_shard("optimize", Access::Exclusive, |s| s.optimize().map(|_| ()))
+            .await?;
         if wal_bytes(&self.dir) > WAL_TRIM_BYTES {
             self.reopen_trimmed().await?;
         }
@@ -702,21 +676,80 @@ impl PaperStore for EdgeStore {
         if !self.exists()? {
             return Ok(());
         }
-        let stats = self
-            .with_shard("flush", true, |s| {
-                s.flush();
-                if has_summary_indexes(s) {
-                    summarize(s).map(Some)
-                } else {
-                    Ok(None)
-                }
-            })
-            .await?;
-        self.dirty.store(false, Ordering::SeqCst);
-        if let Some(stats) = stats {
-            self.save_summary(&stats);
+        let summary = self.summary.clone();
+        self.with_shard("flush", Access::Exclusive, move |s| {
+            s.flush();
+            // Everything written is on disk: the summary is true again.
+            let was_changed = summary.dirty.swap(false, Ordering::SeqCst);
+            if (was_changed || summary.read().is_none()) && has_summary_indexes(s) {
+                summary.save(&summarize(s)?);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// What a call does with the shard: reads run alongside each other; the
+/// rest hold the write lock (qdrant-edge's flush panics if it meets a write
+/// in flight); only a change makes the summary file untrue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    /// Changes what the library holds (points, indexes).
+    Change,
+    /// Needs the shard to itself but changes no paper (flush, optimize).
+    Exclusive,
+}
+
+/// `papers/paperbot-summary.json`: the library's [`LibraryStats`](super::LibraryStats)
+/// as of its last flush. Removed (under the write lock) by the first change
+/// after it and saved again at the next flush, so present means true.
+struct SummaryFile {
+    path: PathBuf,
+    /// Changed since the last flush: the file is gone and must not be saved.
+    dirty: AtomicBool,
+}
+
+impl SummaryFile {
+    /// The saved numbers, when the file is there and readable.
+    fn read(&self) -> Option<super::LibraryStats> {
+        let bytes = std::fs::read(&self.path).ok()?;
+        match serde_json::from_slice::<SavedSummary>(&bytes) {
+            Ok(s) if s.version == SavedSummary::VERSION => Some(s.stats),
+            _ => None,
         }
-        Ok(())
+    }
+
+    /// Before a change: the file stops being true.
+    fn invalidate(&self) {
+        if !self.dirty.swap(true, Ordering::SeqCst) {
+            match std::fs::remove_file(&self.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "could not remove the library's summary file"),
+            }
+        }
+    }
+
+    /// Saves `stats` (write, then rename) unless the library changed since
+    /// its last flush.
+    fn save(&self, stats: &super::LibraryStats) {
+        if self.dirty.load(Ordering::SeqCst) {
+            return;
+        }
+        let doc = SavedSummary {
+            version: SavedSummary::VERSION,
+            stats: stats.clone(),
+        };
+        let tmp = self.path.with_extension("json.tmp");
+        let written = serde_json::to_vec(&doc)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not save the library's summary file");
+        }
     }
 }
 
