@@ -87,6 +87,8 @@ pub struct Outcome {
     pub question: crate::retrieve::relevance::QuestionEvidence,
     /// Every hit's evidence and whether it is a gold paper.
     pub judged: Vec<(Judged, bool)>,
+    /// The hits' titles, in the same order.
+    pub titles: Vec<String>,
 }
 
 /// Rank (1-based) of the last of the gold titles among `titles`, if all are there.
@@ -134,6 +136,7 @@ pub async fn run_mode<S: PaperStore>(
                 .zip(&titles)
                 .map(|(j, t)| (*j, first_gold_rank(std::slice::from_ref(t), &q.gold).is_some()))
                 .collect(),
+            titles,
         });
     }
     Ok(out)

@@ -204,7 +204,7 @@ impl std::fmt::Display for Decision {
 /// than answering from the nearest papers with a clear label.
 const MAX_DECLINED: f64 = 0.02;
 /// Gold papers among the candidates that must reach the sources.
-const GOLD_INCLUDED: f64 = 0.97;
+const GOLD_INCLUDED: f64 = 0.98;
 
 /// Fits both models on `outcomes` and sets the decision points:
 /// `answer_at` as high as declines at most [`MAX_DECLINED`] of the
@@ -276,7 +276,7 @@ fn write_features(path: &PathBuf, questions: &[eval::Question], outcomes: &[Outc
     for (q, o) in questions.iter().zip(outcomes) {
         for (rank, (j, gold)) in o.judged.iter().enumerate() {
             let line = serde_json::json!({
-                "question": q.question, "kind": o.kind, "split": q.split, "rank": rank + 1,
+                "question": q.question, "kind": o.kind, "split": q.split, "rank": rank + 1, "title": o.titles.get(rank),
                 "gold": gold, "answerable": o.answerable, "probability": j.probability, "evidence": j.evidence,
             });
             writeln!(out, "{line}")?;
