@@ -93,7 +93,7 @@ pub async fn in_place<S: StateStore>(store: &S, place: Place) -> StoreResult<Vec
         .filter(|(key, _)| key.starts_with(&prefix))
         .filter_map(|(_, doc)| serde_json::from_value(doc).ok())
         .collect();
-    out.sort_by(|a, b| b.last.at.cmp(&a.last.at));
+    out.sort_by_key(|s| std::cmp::Reverse(s.last.at));
     Ok(out)
 }
 

@@ -99,6 +99,10 @@ fn unbracket(sentence: &str) -> String {
     out
 }
 
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -108,8 +112,4 @@ mod tests {
             "ToolLLaMA by Qin et al. (2024) and [the appendix] (n)"
         );
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

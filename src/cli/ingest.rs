@@ -54,10 +54,10 @@ pub fn parse_sources(sources: &[String]) -> (Vec<SourceSpec>, Vec<String>) {
 /// Reads every source; a source that fails entirely is reported and skipped.
 pub async fn read_sources(app: &App, sources: &[String]) -> anyhow::Result<Read> {
     let (specs, errors) = parse_sources(sources);
-    if specs.is_empty() {
-        if let Some(e) = errors.first() {
-            anyhow::bail!("{e}");
-        }
+    if specs.is_empty()
+        && let Some(e) = errors.first()
+    {
+        anyhow::bail!("{e}");
     }
     let mut read = read_specs(app, &specs).await?;
     read.failed.extend(errors);

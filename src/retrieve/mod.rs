@@ -229,7 +229,9 @@ pub async fn search_with_relevance<S: PaperStore>(
     .await
 }
 
-/// The evidence for each hit and the model's verdict on it.
+/// The evidence for each hit and the model's verdict on it (each argument
+/// is something search already computed; a struct would only rename them).
+#[allow(clippy::too_many_arguments)]
 async fn judge<S: PaperStore>(
     lib: &Library<S>,
     query: &str,

@@ -288,6 +288,21 @@ pub async fn load(spec: &SourceSpec, fetcher: &Fetcher) -> Result<ParseOutcome, 
     }
 }
 
+/// An XML entity in a feed (Atom, OAI-PMH): `&amp;`, `&#233;` and the other predefined entities; unknown ones are dropped.
+pub(crate) fn xml_entity(r: &quick_xml::events::BytesRef) -> Option<String> {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => Some(c.to_string()),
+        _ => match r.decode().ok().as_deref() {
+            Some("amp") => Some("&".into()),
+            Some("lt") => Some("<".into()),
+            Some("gt") => Some(">".into()),
+            Some("quot") => Some("\"".into()),
+            Some("apos") => Some("'".into()),
+            _ => None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,20 +363,5 @@ mod tests {
         assert_eq!(Format::detect(p, b"<?xml"), Format::ArxivAtom);
         assert_eq!(Format::detect(p, b"new\n\nTitle"), Format::PageText);
         assert_eq!(Format::detect(Path::new("a.jsonl"), b"["), Format::Jsonl);
-    }
-}
-
-/// An XML entity in a feed (Atom, OAI-PMH): `&amp;`, `&#233;` and the other predefined entities; unknown ones are dropped.
-pub(crate) fn xml_entity(r: &quick_xml::events::BytesRef) -> Option<String> {
-    match r.resolve_char_ref() {
-        Ok(Some(c)) => Some(c.to_string()),
-        _ => match r.decode().ok().as_deref() {
-            Some("amp") => Some("&".into()),
-            Some("lt") => Some("<".into()),
-            Some("gt") => Some(">".into()),
-            Some("quot") => Some("\"".into()),
-            Some("apos") => Some("'".into()),
-            _ => None,
-        },
     }
 }

@@ -206,7 +206,7 @@ async fn a_snapshot_backfill_stopped_with_ctrl_c_resumes_at_the_next_line() {
     assert!(out.status.success(), "{so}{se}");
     let at = resumed_at(&so);
     assert!(
-        at > 0 && at % 6 == 0 && at < papers.len() as u64,
+        at > 0 && at.is_multiple_of(6) && at < papers.len() as u64,
         "resumed at {at}: {so}"
     );
     assert!(
