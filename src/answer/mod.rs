@@ -26,6 +26,9 @@ use crate::store::{AnyStore, PaperStore, SearchFilter};
 use citations::CitationGate;
 use llm::{Delta, LlmClient, LlmError};
 use prompts::{NOT_COVERED, PromptError, Prompts, SourceDoc, TurnDoc};
+
+/// First line of an offline answer the relevance model is unsure of.
+pub const HEDGE: &str = "The library may not answer this exactly; the nearest papers say:\n";
 use support::{SupportCheck, SupportConfig, SupportGate, SupportStats};
 
 use crate::retrieve::relevance::CANDIDATES;
@@ -422,9 +425,10 @@ impl<S: PaperStore> Answerer<S> {
             }
         }
 
+        let hedged = carried.is_empty() && found.relevance < model.hedge_at;
         match &self.llm {
             Some(llm) => self.generate(llm, req, question, papers, on_text).await,
-            None => self.extract(question, papers, on_text).await,
+            None => self.extract(question, papers, hedged, on_text).await,
         }
     }
 
@@ -614,13 +618,25 @@ impl<S: PaperStore> Answerer<S> {
         })
     }
 
-    async fn extract(&self, question: &str, papers: Vec<Paper>, on_text: &mut Sink<'_>) -> Result<Answer, AskError> {
+    /// Quotes from the sources; `hedged` (the question model is unsure the
+    /// library answers it) says first that they are the nearest papers.
+    async fn extract(
+        &self,
+        question: &str,
+        papers: Vec<Paper>,
+        hedged: bool,
+        on_text: &mut Sink<'_>,
+    ) -> Result<Answer, AskError> {
         let top: Vec<&Paper> = papers.iter().collect();
         let quotes = extractive::select(&self.lib.dense, &self.lib.sentences, question, &top)
             .await
             .map_err(LibraryError::from)?;
         let mut order: Vec<usize> = Vec::new();
         let mut text = String::new();
+        if hedged && !quotes.is_empty() {
+            text.push_str(HEDGE);
+            on_text.text(HEDGE);
+        }
         for q in &quotes {
             let n = match order.iter().position(|&s| s == q.source) {
                 Some(i) => i + 1,

@@ -90,6 +90,19 @@ fn ask_in_the_terminal(data: &Path) {
     assert!(offline.starts_with("- "), "{offline}");
     assert!(offline.contains("(extractive answer"), "{offline}");
     assert!(offline.contains("Sources:\n[1] "), "{offline}");
+    // A question the relevance model answers but is unsure of (under
+    // `hedge_at`) is labelled as the nearest papers; a sure one is not.
+    assert!(!offline.contains(paperbot::answer::HEDGE), "{offline}");
+    let unsure = crate::support::paperbot()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["ask", "which papers study reward hacking?"])
+        .env("PAPERBOT_SEARCH__RELEVANCE__HEDGE_AT", "1.0")
+        .output()
+        .unwrap();
+    let unsure = stdout(&unsure);
+    assert!(unsure.starts_with(paperbot::answer::HEDGE), "{unsure}");
+    assert!(unsure.contains("Sources:\n[1] "), "{unsure}");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let llm = rt.block_on(FakeLlm::start(vec![
