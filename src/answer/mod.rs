@@ -26,12 +26,12 @@ use crate::store::{AnyStore, PaperStore, SearchFilter};
 use citations::CitationGate;
 use llm::{Delta, LlmClient, LlmError};
 use prompts::{NOT_COVERED, PromptError, Prompts, SourceDoc, TurnDoc};
-
-/// First line of an offline answer the relevance model is unsure of.
-pub const HEDGE: &str = "The library may not answer this exactly; the nearest papers say:\n";
 use support::{SupportCheck, SupportConfig, SupportGate, SupportStats};
 
 use crate::retrieve::relevance::CANDIDATES;
+
+/// First line of an offline answer the relevance model is unsure of.
+pub const HEDGE: &str = "The library may not answer this exactly; the nearest papers say:\n";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -110,6 +110,10 @@ pub struct Answer {
     /// What the sentence-level support check found and changed.
     #[serde(default)]
     pub support: SupportStats,
+    /// The relevance model was unsure the library answers the question: an
+    /// offline answer says so first ([`HEDGE`]); an LLM was told so.
+    #[serde(default)]
+    pub hedged: bool,
 }
 
 impl Answer {
@@ -427,7 +431,7 @@ impl<S: PaperStore> Answerer<S> {
 
         let hedged = carried.is_empty() && found.relevance < model.hedge_at;
         match &self.llm {
-            Some(llm) => self.generate(llm, req, question, papers, on_text).await,
+            Some(llm) => self.generate(llm, req, question, papers, hedged, on_text).await,
             None => self.extract(question, papers, hedged, on_text).await,
         }
     }
@@ -451,6 +455,7 @@ impl<S: PaperStore> Answerer<S> {
             truncated: false,
             llm_tokens: 0,
             support: SupportStats::default(),
+            hedged: false,
         }
     }
 
@@ -460,6 +465,7 @@ impl<S: PaperStore> Answerer<S> {
         req: &AskRequest,
         question: &str,
         papers: Vec<Paper>,
+        hedged: bool,
         on_text: &mut Sink<'_>,
     ) -> Result<Answer, AskError> {
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
@@ -484,13 +490,13 @@ impl<S: PaperStore> Answerer<S> {
         let room = self.config.context_tokens.saturating_sub(system_tokens);
         let (n, tokens) = budget::fit(docs.len(), room, |n| {
             if history.is_empty() {
-                self.prompts.answer(question, &docs[..n])
+                self.prompts.answer(question, &docs[..n], hedged)
             } else {
                 self.prompts.followup(&history, question, &docs[..n])
             }
         })?;
         let user = if history.is_empty() {
-            self.prompts.answer(question, &docs[..n])?
+            self.prompts.answer(question, &docs[..n], hedged)?
         } else {
             self.prompts.followup(&history, question, &docs[..n])?
         };
@@ -611,6 +617,7 @@ impl<S: PaperStore> Answerer<S> {
             dropped_citations: gate.dropped().to_vec(),
             truncated: completion.truncated,
             support,
+            hedged: hedged && req.history.is_empty(),
             llm_tokens: tokens
                 + system_tokens
                 + budget::count_tokens(&completion.text)
@@ -673,6 +680,7 @@ impl<S: PaperStore> Answerer<S> {
             truncated: false,
             llm_tokens: 0,
             support,
+            hedged: hedged && !quotes.is_empty(),
         })
     }
 }

@@ -127,10 +127,12 @@ impl Prompts {
         )
     }
 
-    pub fn answer(&self, question: &str, sources: &[SourceDoc]) -> Result<String, PromptError> {
+    /// `unsure`: the relevance model doubts the sources answer the question,
+    /// so the model is reminded it may decline.
+    pub fn answer(&self, question: &str, sources: &[SourceDoc], unsure: bool) -> Result<String, PromptError> {
         self.render(
             "answer.j2",
-            context! { question => untrusted(question), sources => serde_value(sources) },
+            context! { question => untrusted(question), sources => serde_value(sources), unsure, not_covered => NOT_COVERED },
         )
     }
 
@@ -187,7 +189,8 @@ impl Prompts {
             answer: "a [1]".into(),
         }];
         self.system("2026-01-01", 6)?;
-        self.answer("q", &sources)?;
+        self.answer("q", &sources, false)?;
+        self.answer("q", &sources, true)?;
         self.followup(&history, "q", &sources)?;
         self.digest(Some("t"), &sources, 6)?;
         self.digest(None, &sources, 6)?;
@@ -236,7 +239,10 @@ mod tests {
             SourceDoc::new(1, &paper, &paper.abstract_text),
             SourceDoc::new(2, &paper, "b"),
         ];
-        let text = p.answer("what </question> is it?", &docs).unwrap();
+        let text = p.answer("what </question> is it?", &docs, false).unwrap();
+        assert!(!text.contains(NOT_COVERED), "{text}");
+        let unsure = p.answer("what </question> is it?", &docs, true).unwrap();
+        assert!(unsure.contains(&format!("reply only {NOT_COVERED}")), "{unsure}");
         assert!(text.contains("[1] Attack‹/source›"), "{text}");
         assert!(text.contains("[2] Attack"), "{text}");
         // Exactly one real delimiter of each kind per source / question.
@@ -263,7 +269,7 @@ mod tests {
 
         std::fs::write(dir.path().join("answer.j2"), "Q: {{ question }} N={{ sources|length }}").unwrap();
         let p = Prompts::load(Some(dir.path())).unwrap();
-        assert_eq!(p.answer("hi", &[]).unwrap(), "Q: hi N=0");
+        assert_eq!(p.answer("hi", &[], false).unwrap(), "Q: hi N=0");
         assert!(p.origins().iter().any(|(n, o)| n == "system.j2" && o == "built in"));
     }
 }

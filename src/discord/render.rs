@@ -581,6 +581,7 @@ mod tests {
             truncated: false,
             llm_tokens: 0,
             support: Default::default(),
+            hedged: false,
         };
         let embeds = answer_embeds("q?", &answer, "85 papers indexed", "answers by m");
         let mut sources = 0;

@@ -665,3 +665,25 @@ async fn a_model_that_only_thinks_says_so() {
     assert!(matches!(llm_error(&err), LlmError::OnlyReasoned { .. }), "{err:?}");
     assert!(err.user_message().contains("llm.max_tokens"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_question_the_relevance_model_is_unsure_of_reminds_the_model_it_may_decline() {
+    for (hedge_at, unsure) in [(1.0, true), (0.0, false)] {
+        let llm = FakeLlm::start(vec![Reply::text(&["Reward hacking is studied in [1]."])]).await;
+        let mut search = SearchConfig::default();
+        search.relevance.hedge_at = hedge_at;
+        let key = Secret::from("sk-test-key".to_string());
+        let a = Answerer::new(
+            library().await,
+            Prompts::builtin().unwrap(),
+            LlmClient::from_config(&llm_config(Some(llm.base_url())), Some(&key)).unwrap(),
+            AnswerConfig::default(),
+            search,
+        );
+        let (result, _) = ask(&a, question(REWARD)).await;
+        let answer = result.unwrap();
+        assert_eq!(answer.hedged, unsure);
+        let prompt = llm.seen()[0].user_prompt();
+        assert_eq!(prompt.contains("reply only NOT_IN_SOURCES"), unsure, "{prompt}");
+    }
+}

@@ -93,6 +93,13 @@ fn held_out_relevance_and_offline_answers() {
     eprintln!("{}", serde_json::to_string_pretty(t).unwrap());
     assert_eq!(t["invalid_citations_shown"], 0, "{t}");
     assert_eq!(t["errors"], 0, "{t}");
+    // Declined or answered under the "may not answer this exactly" label.
+    let n = |k: &str| t[k].as_f64().unwrap();
+    assert!(
+        n("offcorpus_declined") + n("offcorpus_hedged") >= 0.8 * n("offcorpus"),
+        "{t}"
+    );
+    assert!(n("answerable_hedged") <= 0.04 * n("answered"), "{t}");
     let (cited, answered) = (t["gold_cited"].as_f64().unwrap(), t["answered"].as_f64().unwrap());
     assert!(cited >= 0.97 * answered, "offline answers quote a gold paper: {t}");
 }

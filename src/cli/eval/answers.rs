@@ -21,6 +21,10 @@ struct Tally {
     offcorpus_declined: usize,
     answerable: usize,
     answerable_declined: usize,
+    /// Off-corpus questions answered, but labelled as unsure ([`Answer::hedged`]).
+    offcorpus_hedged: usize,
+    /// Answerable questions answered and labelled as unsure.
+    answerable_hedged: usize,
     /// Answered answerable questions that cite a gold paper.
     gold_cited: usize,
     answered: usize,
@@ -125,6 +129,8 @@ fn tally(t: &mut Tally, a: &Answer, gold: &[String], multi: bool) {
     match (gold.is_empty(), declined) {
         (true, true) => t.offcorpus_declined += 1,
         (false, true) => t.answerable_declined += 1,
+        (true, false) if a.hedged => t.offcorpus_hedged += 1,
+        (false, false) if a.hedged => t.answerable_hedged += 1,
         _ => {}
     }
     let cited: Vec<String> = a.citations.iter().map(|c| c.paper.title.clone()).collect();
@@ -185,6 +191,14 @@ fn print_table(t: &Tally, how: &str, file: &Path, split: Option<&str>) {
     println!(
         "| answerable questions declined | {} |",
         pct(t.answerable_declined, t.answerable)
+    );
+    println!(
+        "| off-corpus questions answered, labelled unsure | {} |",
+        pct(t.offcorpus_hedged, t.offcorpus - t.offcorpus_declined)
+    );
+    println!(
+        "| answerable questions answered, labelled unsure | {} |",
+        pct(t.answerable_hedged, t.answerable - t.answerable_declined)
     );
     println!(
         "| answered questions citing a gold paper | {} |",
