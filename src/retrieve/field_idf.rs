@@ -56,6 +56,13 @@ pub fn idf(term: u32) -> f32 {
     (1.0 + (t.docs - df + 0.5) / (df + 0.5)).ln()
 }
 
+/// Whether the field uses `term` at all (it is in the table): a word no
+/// abstract uses — a typo, chat ("hey"), a coined name — says nothing about
+/// what a paper lacks.
+pub fn known(term: u32) -> bool {
+    table().df.contains_key(&term)
+}
+
 /// The largest IDF any term can have (one never seen), for scaling to 0..1.
 pub fn max_idf() -> f32 {
     let t = table();
@@ -115,5 +122,8 @@ mod tests {
         assert!(table().docs >= 50_000.0, "{}", table().docs);
         assert!(idf(term("model")) < idf(term("speculative")));
         assert!(idf(term("speculative")) < idf(term("zyzzyvaqx")));
+        // A term of art is known; a typo or made-up word is not.
+        assert!(known(term("federated")) && known(term("lidar")));
+        assert!(!known(term("zyzzyvaqx")) && !known(term("rewrting")));
     }
 }

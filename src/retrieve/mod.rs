@@ -195,7 +195,7 @@ pub async fn search_with_relevance<S: PaperStore>(
                 .collect();
             hits.extend(from_bm25);
         }
-        let judged = judge(
+        let (judged, absent) = judge(
             lib,
             query,
             &dense,
@@ -207,7 +207,7 @@ pub async fn search_with_relevance<S: PaperStore>(
         )
         .await?;
         let evidence: Vec<Evidence> = judged.iter().take(fused).map(|j| j.evidence).collect();
-        let question = QuestionEvidence::of(&evidence);
+        let question = QuestionEvidence::of(&evidence, absent);
         // Asked for at least the candidates (answers, eval): all of them.
         let shown = if opts.k >= relevance::CANDIDATES {
             hits.len()
@@ -229,8 +229,9 @@ pub async fn search_with_relevance<S: PaperStore>(
     .await
 }
 
-/// The evidence for each hit and the model's verdict on it (each argument
-/// is something search already computed; a struct would only rename them).
+/// The evidence for each hit and the model's verdict on it, and the rarest
+/// question term no hit has ([`QuestionEvidence::absent`]). Each argument is
+/// something search already computed; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 async fn judge<S: PaperStore>(
     lib: &Library<S>,
@@ -241,7 +242,7 @@ async fn judge<S: PaperStore>(
     dense_ranked: &[ScoredPaper],
     sparse_ranked: &[ScoredPaper],
     model: &RelevanceModel,
-) -> Result<Vec<Judged>, LibraryError> {
+) -> Result<(Vec<Judged>, f32), LibraryError> {
     let rank_of = |list: &[ScoredPaper], id: &PaperId| list.iter().position(|h| h.stored.paper.id == *id);
     let best_cosine = dense_ranked.first().map_or(0.0, |h| h.score);
     let floor_cosine = dense_ranked.last().map_or(0.0, |h| h.score);
@@ -250,7 +251,16 @@ async fn judge<S: PaperStore>(
     let names = crate::text::coined_names(query);
     let papers: Vec<&crate::paper::Paper> = hits.iter().map(|h| &h.stored.paper).collect();
     let sentences = lib.sentences.of(&lib.dense, &papers).await?;
-    Ok(hits
+    // Scaled field IDF of a question term, 0 for words the field never uses.
+    let weight = |t: u32| {
+        if field_idf::known(t) {
+            field_idf::idf(t) / field_idf::max_idf()
+        } else {
+            0.0
+        }
+    };
+    let mut found = std::collections::HashSet::new();
+    let judged = hits
         .iter()
         .zip(sentences)
         .map(|(h, sents)| {
@@ -276,6 +286,8 @@ async fn judge<S: PaperStore>(
                 .filter(|t| !shared.contains(t))
                 .map(|&t| field_idf::idf(t) / field_idf::max_idf())
                 .fold(0.0, f32::max);
+            let missing_mass = terms.iter().filter(|t| !shared.contains(t)).map(|&t| weight(t)).sum();
+            found.extend(shared.iter().copied());
             let named = names
                 .iter()
                 .any(|n| text.split(|c: char| !c.is_alphanumeric()).any(|w| w == n));
@@ -289,13 +301,20 @@ async fn judge<S: PaperStore>(
                 rare_coverage,
                 named: f32::from(u8::from(named)),
                 missing_rare,
+                missing_mass,
             };
             Judged {
                 evidence,
                 probability: model.paper_probability(&evidence),
             }
         })
-        .collect())
+        .collect();
+    let absent = terms
+        .iter()
+        .filter(|t| !found.contains(t))
+        .map(|&t| weight(t))
+        .fold(0.0, f32::max);
+    Ok((judged, absent))
 }
 
 /// Papers most like `id`, by its own stored vectors.

@@ -65,7 +65,7 @@ fn ingest_sample(data: &std::path::Path) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The newest held-out set (`heldout4.jsonl`), which nothing was fitted
+/// The newest held-out set (`heldout5.jsonl`), which nothing was fitted
 /// on: the numbers README reports, kept from regressing (the bars sit just
 /// under what was measured, not at the targets, which are not met; see
 /// README "Is anything in the library relevant?").
@@ -74,19 +74,19 @@ fn held_out_relevance_and_offline_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     ingest_sample(&data);
-    let heldout = crate::support::repo().join("tests/eval/heldout4.jsonl");
+    let heldout = crate::support::repo().join("tests/eval/heldout5.jsonl");
     let heldout = heldout.to_str().unwrap();
 
     let r = paperbot_json(&data, &["eval", heldout, "--json"]);
     eprintln!("{}", serde_json::to_string_pretty(&r["relevance"]["decision"]).unwrap());
     let para = &r["hybrid"]["paraphrase"];
-    assert!(para["recall_at_5"].as_f64().unwrap() >= 0.95, "{para}");
+    assert!(para["recall_at_5"].as_f64().unwrap() >= 0.97, "{para}");
     assert!(para["mrr"].as_f64().unwrap() >= 0.90, "{para}");
     let d = &r["relevance"]["decision"];
     let share = |a: &str, b: &str| d[a].as_f64().unwrap() / d[b].as_f64().unwrap();
-    assert!(share("offcorpus_declined", "offcorpus") >= 0.64, "{d}");
-    assert!(share("answerable_declined", "answerable") <= 0.05, "{d}");
-    assert!(share("multi_all_gold_included", "multi") >= 0.89, "{d}");
+    assert!(share("offcorpus_declined", "offcorpus") >= 0.66, "{d}");
+    assert!(share("answerable_declined", "answerable") <= 0.03, "{d}");
+    assert!(share("multi_all_gold_included", "multi") >= 0.75, "{d}");
 
     let a = paperbot_json(&data, &["eval", "--answers", heldout, "--json"]);
     let t = &a["tally"];
@@ -96,10 +96,10 @@ fn held_out_relevance_and_offline_answers() {
     // Declined or answered under the "may not answer this exactly" label.
     let n = |k: &str| t[k].as_f64().unwrap();
     assert!(
-        n("offcorpus_declined") + n("offcorpus_hedged") >= 0.8 * n("offcorpus"),
+        n("offcorpus_declined") + n("offcorpus_hedged") >= 0.84 * n("offcorpus"),
         "{t}"
     );
-    assert!(n("answerable_hedged") <= 0.04 * n("answered"), "{t}");
+    assert!(n("answerable_hedged") <= 0.07 * n("answered"), "{t}");
     let (cited, answered) = (t["gold_cited"].as_f64().unwrap(), t["answered"].as_f64().unwrap());
     assert!(cited >= 0.97 * answered, "offline answers quote a gold paper: {t}");
 }
