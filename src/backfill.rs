@@ -27,6 +27,26 @@ pub const STATE_KIND: &str = "backfill";
 /// Snapshot lines read per batch by default (one flush and one progress
 /// save each): about 500 papers when a quarter of arXiv is kept.
 pub const SNAPSHOT_BATCH_LINES: usize = 2_000;
+/// After a stop request, how long the batch in flight may take to finish.
+/// Past it the batch is dropped and its progress not saved, so the next run
+/// reads it again (ingest is idempotent): an embedding endpoint that has
+/// gone away would otherwise hold Ctrl-C for its whole retry schedule.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `work`'s result, or `None` when a stop was asked for and `work` did not
+/// finish within [`STOP_GRACE`] of it.
+async fn unless_stopped<F: std::future::Future>(work: F, stop: &CancellationToken) -> Option<F::Output> {
+    tokio::select! {
+        out = work => Some(out),
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep(STOP_GRACE).await;
+        } => {
+            tracing::warn!(grace = ?STOP_GRACE, "stopped: the batch in flight is dropped and read again next time");
+            None
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
@@ -215,16 +235,26 @@ pub async fn oai<S: PaperStore + StateStore>(
         let token = page.resumption_token;
         let (quiet, whole_page) = (ProgressBar::hidden(), CancellationToken::new());
         let ingesting = ingest::ingest_until(lib, kept, &quiet, &whole_page);
-        let outcome = match &token {
-            Some(t) if !stop.is_cancelled() => {
-                let query = OaiQuery::Next(t);
-                let next = fetch_page(fetcher, &query, progress.done + records as u64);
-                let (outcome, next) = tokio::join!(ingesting, next);
-                prefetched = Some(next);
-                outcome
+        let work = async {
+            match &token {
+                Some(t) if !stop.is_cancelled() => {
+                    let query = OaiQuery::Next(t);
+                    let next = fetch_page(fetcher, &query, progress.done + records as u64);
+                    let (outcome, next) = tokio::join!(ingesting, next);
+                    (outcome, Some(next))
+                }
+                _ => (ingesting.await, None),
             }
-            _ => ingesting.await,
-        }?;
+        };
+        let Some((outcome, next)) = unless_stopped(work, stop).await else {
+            return Ok(Report {
+                progress,
+                resumed,
+                interrupted: true,
+            });
+        };
+        prefetched = next;
+        let outcome = outcome?;
         progress.counts.add(outcome.counts);
         progress.done += records as u64;
         progress.finished = token.is_none();
@@ -343,7 +373,16 @@ pub async fn snapshot<S: PaperStore + StateStore>(
         let (papers, problems, filtered) = batch;
         progress.counts.skipped += problems;
         progress.counts.filtered += filtered;
-        let outcome = ingest::ingest_until(lib, papers, &ProgressBar::hidden(), &CancellationToken::new()).await?;
+        let (quiet, whole_batch) = (ProgressBar::hidden(), CancellationToken::new());
+        let ingesting = ingest::ingest_until(lib, papers, &quiet, &whole_batch);
+        let Some(outcome) = unless_stopped(ingesting, stop).await else {
+            return Ok(Report {
+                progress,
+                resumed,
+                interrupted: true,
+            });
+        };
+        let outcome = outcome?;
         progress.counts.add(outcome.counts);
         progress.done += lines;
         progress.offset += bytes;

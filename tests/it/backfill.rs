@@ -232,3 +232,59 @@ async fn a_snapshot_backfill_stopped_with_ctrl_c_resumes_at_the_next_line() {
     assert_eq!(hits[0]["id"], "2511.00001", "{hits}");
     assert_eq!(hits[0]["published"], "2025-11-01T10:00:00Z", "{hits}");
 }
+
+/// Ctrl-C while the embedding endpoint hangs: the batch in flight gets
+/// `backfill::STOP_GRACE`, then is dropped (not waited out through the
+/// embedder's retries) and read again by the next run.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_a_hung_embedding_request_stops_within_the_grace_and_loses_nothing() {
+    let papers = paperbot::sources::load_file(&crate::support::corpus())
+        .await
+        .unwrap()
+        .papers;
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = papers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| snapshot_line(&format!("2511.{:05}", i + 1), &p.title, &p.abstract_text, "cs.CL", 1))
+        .collect();
+    let file = tmp.path().join("arxiv-metadata-oai-snapshot.json");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let file = file.to_str().unwrap();
+    let args = ["backfill", "snapshot", file, "--batch-lines", "10"];
+    let data = tmp.path().join("data");
+
+    // The dimension probe and three batches are answered; the fourth hangs.
+    let hung = StandInEmbedder::start_stalling_after(4).await;
+    let child = hung
+        .paperbot(&data, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hung.until_served(4).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let took = asked.elapsed();
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{so}{se}");
+    assert!(
+        took >= paperbot::backfill::STOP_GRACE && took < paperbot::backfill::STOP_GRACE + Duration::from_secs(10),
+        "stopped after {took:?}: {se}"
+    );
+    let kept = hung.count(&data);
+    assert_eq!(kept, 30, "three whole batches were written");
+
+    // The next run reads the dropped batch again and finishes.
+    let emb = StandInEmbedder::start().await;
+    let out = emb.paperbot(&data, &args).output().unwrap();
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}{se}");
+    assert_eq!(resumed_at(&so), 30, "{so}");
+    assert_eq!(emb.count(&data), papers.len() as u64);
+}

@@ -16,12 +16,27 @@ pub struct StandInEmbedder {
     served: Arc<AtomicUsize>,
 }
 
+#[derive(Clone)]
+struct Shared {
+    served: Arc<AtomicUsize>,
+    /// Requests past this many are never answered (an endpoint that hangs).
+    stall_after: usize,
+}
+
 impl StandInEmbedder {
     pub async fn start() -> StandInEmbedder {
+        Self::start_stalling_after(usize::MAX).await
+    }
+
+    /// Answers `n` requests, then accepts requests and never answers them.
+    pub async fn start_stalling_after(n: usize) -> StandInEmbedder {
         let served = Arc::new(AtomicUsize::new(0));
         let router = Router::new()
             .route("/v1/embeddings", post(embeddings))
-            .with_state(served.clone());
+            .with_state(Shared {
+                served: served.clone(),
+                stall_after: n,
+            });
         let base = format!("http://{}", super::serve(router).await);
         StandInEmbedder { base, served }
     }
@@ -68,9 +83,12 @@ impl StandInEmbedder {
     }
 }
 
-async fn embeddings(State(served): State<Arc<AtomicUsize>>, Json(req): Json<Value>) -> Json<Value> {
+async fn embeddings(State(shared): State<Shared>, Json(req): Json<Value>) -> Json<Value> {
     tokio::time::sleep(Duration::from_millis(30)).await;
-    served.fetch_add(1, Ordering::SeqCst);
+    if shared.served.load(Ordering::SeqCst) >= shared.stall_after {
+        std::future::pending::<()>().await;
+    }
+    shared.served.fetch_add(1, Ordering::SeqCst);
     let inputs: Vec<String> = match &req["input"] {
         Value::String(s) => vec![s.clone()],
         Value::Array(a) => a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect(),
