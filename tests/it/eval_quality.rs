@@ -65,7 +65,7 @@ fn ingest_sample(data: &std::path::Path) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The newest held-out set (`heldout5.jsonl`), which nothing was fitted
+/// The newest held-out set (`heldout6.jsonl`), which nothing was fitted
 /// on: the numbers README reports, kept from regressing (the bars sit just
 /// under what was measured, not at the targets, which are not met; see
 /// README "Is anything in the library relevant?").
@@ -74,19 +74,19 @@ fn held_out_relevance_and_offline_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     ingest_sample(&data);
-    let heldout = crate::support::repo().join("tests/eval/heldout5.jsonl");
+    let heldout = crate::support::repo().join("tests/eval/heldout6.jsonl");
     let heldout = heldout.to_str().unwrap();
 
     let r = paperbot_json(&data, &["eval", heldout, "--json"]);
     eprintln!("{}", serde_json::to_string_pretty(&r["relevance"]["decision"]).unwrap());
     let para = &r["hybrid"]["paraphrase"];
-    assert!(para["recall_at_5"].as_f64().unwrap() >= 0.97, "{para}");
+    assert!(para["recall_at_5"].as_f64().unwrap() >= 0.95, "{para}");
     assert!(para["mrr"].as_f64().unwrap() >= 0.90, "{para}");
     let d = &r["relevance"]["decision"];
     let share = |a: &str, b: &str| d[a].as_f64().unwrap() / d[b].as_f64().unwrap();
-    assert!(share("offcorpus_declined", "offcorpus") >= 0.66, "{d}");
-    assert!(share("answerable_declined", "answerable") <= 0.03, "{d}");
-    assert!(share("multi_all_gold_included", "multi") >= 0.75, "{d}");
+    assert!(share("offcorpus_declined", "offcorpus") >= 0.58, "{d}");
+    assert!(share("answerable_declined", "answerable") <= 0.02, "{d}");
+    assert!(share("multi_all_gold_included", "multi") >= 0.85, "{d}");
 
     let a = paperbot_json(&data, &["eval", "--answers", heldout, "--json"]);
     let t = &a["tally"];
@@ -96,7 +96,7 @@ fn held_out_relevance_and_offline_answers() {
     // Declined or answered under the "may not answer this exactly" label.
     let n = |k: &str| t[k].as_f64().unwrap();
     assert!(
-        n("offcorpus_declined") + n("offcorpus_hedged") >= 0.84 * n("offcorpus"),
+        n("offcorpus_declined") + n("offcorpus_hedged") >= 0.78 * n("offcorpus"),
         "{t}"
     );
     assert!(n("answerable_hedged") <= 0.07 * n("answered"), "{t}");
@@ -130,4 +130,54 @@ fn held_out_claims_support_check() {
         right("other_paper (unsupported)") >= 0.9,
         "wrong citations are caught: {r}"
     );
+}
+
+/// `eval --calibrate --also DIR=FILE`: the question model also learns from
+/// another library's questions, but the paper model and both cuts are set on
+/// the first library (the one whose gold lists are complete), and the other
+/// library's decisions are reported beside it.
+#[test]
+fn calibrating_with_another_library_keeps_the_first_as_the_anchor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
+    ingest_sample(&first);
+    ingest_sample(&second);
+    let questions = crate::support::repo().join("tests/eval/questions.jsonl");
+    let questions = questions.to_str().unwrap();
+    let alone = paperbot_json(&first, &["eval", questions, "--calibrate", "--json"]);
+    let other = crate::support::repo().join("tests/eval/heldout5.jsonl");
+    let also = format!("{}={}", second.display(), other.display());
+    let both = paperbot_json(&first, &["eval", questions, "--calibrate", "--also", &also, "--json"]);
+    let (a, b) = (&alone["relevance"], &both["relevance"]);
+    // Equal up to float noise between two runs (parallel sums in the encoder).
+    let close = |x: &serde_json::Value, y: &serde_json::Value| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-3;
+    let paper = a["model"]["paper"].as_object().unwrap();
+    assert!(
+        paper.iter().all(|(k, w)| close(w, &b["model"]["paper"][k])),
+        "the paper model is the first library's: {a} vs {b}"
+    );
+    assert!(
+        close(&a["model"]["include_at"], &b["model"]["include_at"]),
+        "{a} vs {b}"
+    );
+    assert_eq!(b["also"][0]["library"], also.as_str());
+    let d = &b["decision"];
+    assert!(
+        d["answerable_declined"].as_f64().unwrap() <= 0.02 * d["answerable"].as_f64().unwrap() + 1.0,
+        "{d}"
+    );
+    // The other library's questions are judged and reported there.
+    assert_eq!(b["also"][0]["decision"]["offcorpus"], 50, "{b}");
+    assert_eq!(b["also"][0]["decision"]["answerable"], 100, "{b}");
+    assert_ne!(
+        a["model"]["question"], b["model"]["question"],
+        "the question model learnt from both"
+    );
+    let out = crate::support::paperbot()
+        .arg("--data-dir")
+        .arg(&first)
+        .args(["eval", questions, "--also", &also])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "--also needs --calibrate");
 }

@@ -33,6 +33,11 @@ pub struct EvalArgs {
     /// print it as a configuration section; numbers on the same data are not a result.
     #[arg(long)]
     calibrate: bool,
+    /// With --calibrate: also fit on the questions of FILE asked of the
+    /// embedded library in DIR (repeatable), e.g. a bigger library, so the
+    /// decision is fitted at the size it will be used at.
+    #[arg(long, value_name = "DIR=FILE", requires = "calibrate")]
+    also: Vec<String>,
     /// Retrieval: write every judged hit (evidence, probability, gold) to this JSONL file.
     #[arg(long, value_name = "FILE")]
     features: Option<PathBuf>,

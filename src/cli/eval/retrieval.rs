@@ -67,15 +67,44 @@ pub async fn run(app: &App, file: &Path, args: &EvalArgs) -> anyhow::Result<Exit
     }
 
     let configured = app.config.search.relevance.clone();
+    // Other libraries fitted on with these questions (`--also DIR=FILE`).
+    let mut also: Vec<(String, Vec<Outcome>)> = Vec::new();
+    for pair in &args.also {
+        also.push((
+            pair.clone(),
+            outcomes_elsewhere(app, pair, args.split.as_deref()).await?,
+        ));
+    }
     let model = if args.calibrate {
-        calibrate(&configured, &mut hybrid)
+        let sizes: Vec<usize> = std::iter::once(hybrid.len())
+            .chain(also.iter().map(|(_, o)| o.len()))
+            .collect();
+        let mut all: Vec<Outcome> = hybrid
+            .drain(..)
+            .chain(also.iter_mut().flat_map(|(_, o)| o.drain(..)))
+            .collect();
+        let model = calibrate(&configured, &mut all, &sizes);
+        // Back to their libraries, with the cross-validated decisions.
+        let mut all = all.into_iter();
+        hybrid = all.by_ref().take(sizes[0]).collect();
+        for ((_, outcomes), &n) in also.iter_mut().zip(&sizes[1..]) {
+            *outcomes = all.by_ref().take(n).collect();
+        }
+        model
     } else {
         configured
     };
     let decision = Decision::measure(&hybrid, &model, app.config.answer.sources);
+    let also_decisions: Vec<(&String, Decision)> = also
+        .iter()
+        .map(|(pair, o)| (pair, Decision::measure(o, &model, app.config.answer.sources)))
+        .collect();
     report.insert(
         "relevance".into(),
-        serde_json::json!({ "model": &model, "calibrated_here": args.calibrate, "decision": &decision }),
+        serde_json::json!({
+            "model": &model, "calibrated_here": args.calibrate, "decision": &decision,
+            "also": also_decisions.iter().map(|(pair, d)| serde_json::json!({ "library": pair, "decision": d })).collect::<Vec<_>>(),
+        }),
     );
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -92,10 +121,31 @@ pub async fn run(app: &App, file: &Path, args: &EvalArgs) -> anyhow::Result<Exit
         }
     );
     println!("{decision}");
+    for (pair, d) in &also_decisions {
+        println!("\nalso fitted on {pair}:\n{d}");
+    }
     if args.calibrate {
         println!("\n{}", model.to_toml());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The hybrid outcomes of `FILE` asked of the embedded library in `DIR`
+/// (`pair` = `DIR=FILE`), judged with the configured models.
+async fn outcomes_elsewhere(app: &App, pair: &str, split: Option<&str>) -> anyhow::Result<Vec<Outcome>> {
+    let (dir, file) = pair
+        .split_once('=')
+        .with_context(|| format!("--also {pair}: expected DIR=FILE"))?;
+    anyhow::ensure!(
+        app.config.store.qdrant_url.is_none(),
+        "--also reads embedded libraries; unset store.qdrant_url"
+    );
+    let questions = super::questions(Path::new(file), split)?;
+    let store = paperbot::store::open(&app.config.store, Path::new(dir), None)
+        .await
+        .with_context(|| format!("opening the library in {dir}"))?;
+    let lib = app.library_over(store).await?;
+    Ok(eval::run_mode(&lib, &questions, &app.config.search, SearchMode::Hybrid, CANDIDATES).await?)
 }
 
 /// What the relevance model decides on a set of questions.
@@ -206,37 +256,47 @@ const MAX_DECLINED: f64 = 0.02;
 /// Gold papers among the candidates that must reach the sources.
 const GOLD_INCLUDED: f64 = 0.98;
 
-/// Fits both models on `outcomes` and sets the decision points:
-/// `answer_at` as high as declines at most [`MAX_DECLINED`] of the
-/// answerable questions — judged by 5-fold cross-validation within these
-/// questions, so the cut is not set on scores the model was fitted to —
-/// and `include_at` as high as keeps [`GOLD_INCLUDED`] of the gold papers
-/// among the candidates.
-fn calibrate(start: &RelevanceModel, outcomes: &mut [Outcome]) -> RelevanceModel {
+/// Fits both models and sets the decision points. `outcomes` are the
+/// questions of one or more libraries, in segments of `sizes`; the first is
+/// the library the targets are about (its gold lists are complete), the
+/// others only add questions to the question model (`--also`).
+///
+/// - the paper model is fitted on the first library's candidates, and
+///   `include_at` set as high as keeps [`GOLD_INCLUDED`] of its gold papers;
+/// - the question model is fitted on every library's questions, and
+///   `answer_at` set as high as declines at most [`MAX_DECLINED`] of the
+///   first library's answerable questions — judged by 5-fold
+///   cross-validation (a question asked of two libraries is in the same fold
+///   in both), so the cut is not set on scores the model was fitted to.
+fn calibrate(start: &RelevanceModel, outcomes: &mut [Outcome], sizes: &[usize]) -> RelevanceModel {
+    const FOLDS: usize = 5;
+    let main = sizes.first().copied().unwrap_or(outcomes.len()).min(outcomes.len());
+    // Each outcome's index within its own library's questions.
+    let within: Vec<usize> = sizes.iter().flat_map(|&n| 0..n).collect();
+    let fold = |i: usize| within.get(i).copied().unwrap_or(i) % FOLDS;
     let mut model = start.clone();
-    let papers: Vec<_> = outcomes
+    let papers: Vec<_> = outcomes[..main]
         .iter()
         .flat_map(|o| o.judged.iter().map(|(j, gold)| (j.evidence, *gold)))
         .collect();
     model.fit_papers(&papers);
     let questions: Vec<_> = outcomes.iter().map(|o| (o.question, o.answerable)).collect();
     // Cross-validated question scores.
-    const FOLDS: usize = 5;
     let mut held_out = vec![0.0f32; questions.len()];
-    for fold in 0..FOLDS {
+    for f in 0..FOLDS {
         let train: Vec<_> = questions
             .iter()
             .enumerate()
-            .filter(|(i, _)| i % FOLDS != fold)
+            .filter(|(i, _)| fold(*i) != f)
             .map(|(_, q)| *q)
             .collect();
         let mut m = model.clone();
         m.fit_questions(&train);
-        for (i, (q, _)) in questions.iter().enumerate().filter(|(i, _)| i % FOLDS == fold) {
+        for (i, (q, _)) in questions.iter().enumerate().filter(|(i, _)| fold(*i) == f) {
             held_out[i] = m.question_probability(q);
         }
     }
-    let mut answerable: Vec<f32> = held_out
+    let mut answerable: Vec<f32> = held_out[..main]
         .iter()
         .zip(&questions)
         .filter(|(_, q)| q.1)
@@ -258,7 +318,7 @@ fn calibrate(start: &RelevanceModel, outcomes: &mut [Outcome]) -> RelevanceModel
     for (o, p) in outcomes.iter_mut().zip(held_out) {
         o.relevance = p;
     }
-    let mut gold: Vec<f32> = outcomes
+    let mut gold: Vec<f32> = outcomes[..main]
         .iter()
         .flat_map(|o| o.judged.iter().skip(1).filter(|(_, g)| *g).map(|(j, _)| j.probability))
         .collect();
@@ -278,6 +338,7 @@ fn write_features(path: &PathBuf, questions: &[eval::Question], outcomes: &[Outc
             let line = serde_json::json!({
                 "question": q.question, "kind": o.kind, "split": q.split, "rank": rank + 1, "title": o.titles.get(rank),
                 "gold": gold, "answerable": o.answerable, "probability": j.probability, "evidence": j.evidence,
+                "question_evidence": o.question, "question_relevance": o.relevance,
             });
             writeln!(out, "{line}")?;
         }
