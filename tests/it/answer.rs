@@ -413,10 +413,7 @@ async fn an_unanswerable_question_never_reaches_the_model() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_follow_up_carries_the_earlier_turn_and_its_papers() {
     let lib = library().await;
-    let all = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
+    let all = crate::support::sample_papers().await;
     let earlier = all
         .iter()
         .find(|p| p.title == "On Teacher Hacking in Language Model Distillation")

@@ -122,6 +122,13 @@ async fn an_oai_harvest_killed_mid_way_goes_on_from_its_last_page() {
     assert_eq!(emb.count(&data), wanted, "nothing changed");
 }
 
+/// `lines` as a snapshot file in `dir`; its path.
+fn write_snapshot(dir: &std::path::Path, lines: &[String]) -> String {
+    let file = dir.join("arxiv-metadata-oai-snapshot.json");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    file.to_str().unwrap().to_string()
+}
+
 /// A snapshot line as Kaggle's `arxiv-metadata-oai-snapshot.json` has it.
 fn snapshot_line(id: &str, title: &str, abstract_text: &str, categories: &str, day: u32) -> String {
     let created = chrono::NaiveDate::from_ymd_opt(2025, 11, day)
@@ -151,10 +158,7 @@ fn snapshot_line(id: &str, title: &str, abstract_text: &str, categories: &str, d
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_backfill_stopped_with_ctrl_c_resumes_at_the_next_line() {
-    let papers = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
+    let papers = crate::support::sample_papers().await;
     let tmp = tempfile::tempdir().unwrap();
     let mut lines = Vec::new();
     let mut wanted = 0u64;
@@ -174,9 +178,8 @@ async fn a_snapshot_backfill_stopped_with_ctrl_c_resumes_at_the_next_line() {
             lines.push(String::new());
         }
     }
-    let file = tmp.path().join("arxiv-metadata-oai-snapshot.json");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let file = file.to_str().unwrap();
+    let file = write_snapshot(tmp.path(), &lines);
+    let file = file.as_str();
     let args = ["backfill", "snapshot", file, "--categories", "cs", "--batch-lines", "6"];
 
     let emb = StandInEmbedder::start().await;
@@ -238,19 +241,15 @@ async fn a_snapshot_backfill_stopped_with_ctrl_c_resumes_at_the_next_line() {
 /// embedder's retries) and read again by the next run.
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_during_a_hung_embedding_request_stops_within_the_grace_and_loses_nothing() {
-    let papers = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
+    let papers = crate::support::sample_papers().await;
     let tmp = tempfile::tempdir().unwrap();
     let lines: Vec<String> = papers
         .iter()
         .enumerate()
         .map(|(i, p)| snapshot_line(&format!("2511.{:05}", i + 1), &p.title, &p.abstract_text, "cs.CL", 1))
         .collect();
-    let file = tmp.path().join("arxiv-metadata-oai-snapshot.json");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let file = file.to_str().unwrap();
+    let file = write_snapshot(tmp.path(), &lines);
+    let file = file.as_str();
     let args = ["backfill", "snapshot", file, "--batch-lines", "10"];
     let data = tmp.path().join("data");
 

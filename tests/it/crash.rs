@@ -7,10 +7,7 @@ use crate::support::stand_in_embedder::StandInEmbedder;
 
 /// 2,000 distinct papers in the export format.
 async fn big_file(dir: &std::path::Path) -> std::path::PathBuf {
-    let papers = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
+    let papers = crate::support::sample_papers().await;
     let body: String = (0..2_000)
         .map(|i| {
             let mut p = papers[i % papers.len()].clone();

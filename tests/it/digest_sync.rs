@@ -48,10 +48,7 @@ fn hf_day(papers: &[(String, &paperbot::paper::Paper, u32)]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_survives_an_outage_stays_idempotent_and_feeds_the_digest() {
-    let corpus = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
+    let corpus = crate::support::sample_papers().await;
     let pick = |i: usize, up: u32| (format!("2611.{:05}", 100 + i), &corpus[i], up);
     let today = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
     let d = |back: u64| (today - chrono::Days::new(back)).format("%Y-%m-%d").to_string();

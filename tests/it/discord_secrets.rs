@@ -35,10 +35,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         }
     };
     if server.is_some() {
-        let papers = paperbot::sources::load_file(&crate::support::corpus())
-            .await
-            .unwrap()
-            .papers;
+        let papers = crate::support::sample_papers().await;
         let file = tmp.path().join("eight.jsonl");
         std::fs::write(
             &file,

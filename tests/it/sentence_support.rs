@@ -27,10 +27,7 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let lib = crate::support::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
-    let all = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
+    let all = crate::support::sample_papers().await;
     let papers = [PROCESSBENCH, TEACHER, THOUGHT]
         .iter()
         .map(|t| all.iter().find(|p| p.title == *t).unwrap().clone())

@@ -102,10 +102,7 @@ async fn the_cli_works_beside_a_running_bot_and_the_bot_sees_what_it_ingests() {
     fake.wait_ready(T).await;
 
     // A paper the library lacks, ingested from a second terminal.
-    let papers = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
+    let papers = crate::support::sample_papers().await;
     let new = papers
         .iter()
         .find(|p| p.title.starts_with("NegativePrompt"))

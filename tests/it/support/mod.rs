@@ -117,11 +117,13 @@ impl Drop for Spawned {
 }
 
 /// A library of the sample corpus's first `n` papers under `data`.
+/// The sample corpus's 85 papers, parsed.
+pub async fn sample_papers() -> Vec<paperbot::paper::Paper> {
+    paperbot::sources::load_file(&corpus()).await.unwrap().papers
+}
+
 pub async fn small_library(data: &std::path::Path, n: usize) {
-    let papers = paperbot::sources::load_file(&crate::support::corpus())
-        .await
-        .unwrap()
-        .papers;
+    let papers = crate::support::sample_papers().await;
     let file = data.with_extension("jsonl");
     let body: String = papers.iter().take(n).map(paperbot::sources::jsonl::to_line).collect();
     std::fs::write(&file, body).unwrap();
