@@ -11,6 +11,7 @@ pub mod extractive;
 pub mod llm;
 pub mod prompts;
 pub mod reasoning;
+pub mod screen;
 pub mod support;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use crate::store::{AnyStore, PaperStore, SearchFilter};
 use citations::CitationGate;
 use llm::{Delta, LlmClient, LlmError};
 use prompts::{NOT_COVERED, PromptError, Prompts, SourceDoc, TurnDoc};
+use screen::{ScreenMode, Screened};
 use support::{SupportCheck, SupportConfig, SupportGate, SupportStats};
 
 use crate::retrieve::relevance::CANDIDATES;
@@ -54,12 +56,15 @@ pub struct AnswerConfig {
     pub cache_minutes: u64,
     /// Sentence-level support of generated answers (`[answer.support]`).
     pub support: SupportConfig,
+    /// When the LLM first checks which sources address the question
+    /// (`off`, `unsure`, `always`; see [`screen`]).
+    pub screen: ScreenMode,
 }
 
 impl Default for AnswerConfig {
     fn default() -> Self {
         AnswerConfig {
-            sources: 10,
+            sources: 15,
             context_tokens: 3_000,
             max_source_tokens: 600,
             max_sentences: 8,
@@ -67,6 +72,7 @@ impl Default for AnswerConfig {
             prompts_dir: None,
             cache_minutes: 60,
             support: SupportConfig::default(),
+            screen: ScreenMode::default(),
         }
     }
 }
@@ -114,6 +120,9 @@ pub struct Answer {
     /// offline answer says so first ([`HEDGE`]); an LLM was told so.
     #[serde(default)]
     pub hedged: bool,
+    /// What the LLM's relevance check said, if it ran.
+    #[serde(default)]
+    pub screen: Screened,
 }
 
 impl Answer {
@@ -429,11 +438,79 @@ impl<S: PaperStore> Answerer<S> {
             }
         }
 
-        let hedged = carried.is_empty() && found.relevance < model.hedge_at;
-        match &self.llm {
-            Some(llm) => self.generate(llm, req, question, papers, hedged, on_text).await,
-            None => self.extract(question, papers, hedged, on_text).await,
+        let mut hedged = carried.is_empty() && found.relevance < model.hedge_at;
+        let Some(llm) = &self.llm else {
+            return self.extract(question, papers, hedged, on_text).await;
+        };
+        let (mut screened, mut screen_tokens) = (Screened::NotRun, 0);
+        if req.history.is_empty() && self.config.screen.applies(hedged) {
+            (screened, screen_tokens) = self.screen(llm, question, &papers).await?;
+            match &screened {
+                Screened::NoneRelevant => {
+                    tracing::info!("the model's relevance check found no source that addresses the question");
+                    let mut declined = self.not_covered(papers, on_text);
+                    declined.screen = screened;
+                    declined.llm_tokens = screen_tokens;
+                    return Ok(declined);
+                }
+                Screened::Relevant(named) => {
+                    papers = screen::named_first(papers, named);
+                    hedged = false;
+                }
+                Screened::NotRun | Screened::Unclear => {}
+            }
         }
+        let mut answer = self.generate(llm, req, question, papers, hedged, on_text).await?;
+        answer.llm_tokens += screen_tokens;
+        answer.screen = screened;
+        Ok(answer)
+    }
+
+    /// `papers` numbered from 1 as prompts show them, each abstract cut to
+    /// `answer.max_source_tokens`.
+    fn source_docs(&self, papers: &[Paper]) -> Vec<SourceDoc> {
+        papers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let abstract_text = budget::truncate_to_tokens(&p.abstract_text, self.config.max_source_tokens);
+                SourceDoc::new(i + 1, p, &abstract_text)
+            })
+            .collect()
+    }
+
+    /// The LLM's relevance check over `papers` (see [`screen`]); returns its
+    /// verdict and the tokens it cost. It reads the sources the answer would
+    /// be built from, as the answer prompt shows them (whole abstracts up to
+    /// `answer.max_source_tokens`, as many as fit `answer.context_tokens`):
+    /// a benchmark named only in an abstract's last sentence still counts.
+    async fn screen(&self, llm: &LlmClient, question: &str, papers: &[Paper]) -> Result<(Screened, usize), AskError> {
+        let docs = self.source_docs(papers);
+        let system_tokens = budget::count_tokens(screen::SYSTEM);
+        let room = self.config.context_tokens.saturating_sub(system_tokens);
+        let (n, tokens) = budget::fit(docs.len(), room, |n| self.prompts.screen(question, &docs[..n]))?;
+        let user = self.prompts.screen(question, &docs[..n])?;
+        let span = tracing::info_span!("screen", offered = n);
+        let completion = llm
+            .stream_chat(screen::SYSTEM, &user, &mut |_| {})
+            .instrument(span)
+            .await
+            .map_err(|error| AskError::Llm {
+                error,
+                partial: String::new(),
+            })?;
+        let completion_tokens = budget::count_tokens(&completion.text) + budget::count_tokens(&completion.reasoning);
+        let m = crate::metrics::metrics();
+        m.tokens("prompt", tokens + system_tokens);
+        m.tokens("completion", completion_tokens);
+        let verdict = screen::parse_reply(&completion.text, n);
+        if verdict == Screened::Unclear {
+            tracing::warn!(
+                reply = %completion.text.chars().take(80).collect::<String>(),
+                "the model's relevance check replied in a form we cannot read; going on without it"
+            );
+        }
+        Ok((verdict, tokens + system_tokens + completion_tokens))
     }
 
     fn not_covered(&self, mut nearest: Vec<Paper>, on_text: &mut Sink<'_>) -> Answer {
@@ -456,6 +533,7 @@ impl<S: PaperStore> Answerer<S> {
             llm_tokens: 0,
             support: SupportStats::default(),
             hedged: false,
+            screen: Screened::NotRun,
         }
     }
 
@@ -470,14 +548,7 @@ impl<S: PaperStore> Answerer<S> {
     ) -> Result<Answer, AskError> {
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         let system = self.prompts.system(&today, self.config.max_sentences)?;
-        let docs: Vec<SourceDoc> = papers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let abstract_text = budget::truncate_to_tokens(&p.abstract_text, self.config.max_source_tokens);
-                SourceDoc::new(i + 1, p, &abstract_text)
-            })
-            .collect();
+        let docs = self.source_docs(&papers);
         let history: Vec<TurnDoc> = req
             .history
             .iter()
@@ -618,6 +689,7 @@ impl<S: PaperStore> Answerer<S> {
             truncated: completion.truncated,
             support,
             hedged: hedged && req.history.is_empty(),
+            screen: Screened::NotRun,
             llm_tokens: tokens
                 + system_tokens
                 + budget::count_tokens(&completion.text)
@@ -681,6 +753,7 @@ impl<S: PaperStore> Answerer<S> {
             llm_tokens: 0,
             support,
             hedged: hedged && !quotes.is_empty(),
+            screen: Screened::NotRun,
         })
     }
 }

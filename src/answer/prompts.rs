@@ -17,11 +17,12 @@ use serde::Serialize;
 /// The reply the system prompt asks for when the sources do not answer.
 pub const NOT_COVERED: &str = "NOT_IN_SOURCES";
 
-const BUILTIN: [(&str, &str); 4] = [
+const BUILTIN: [(&str, &str); 5] = [
     ("system.j2", include_str!("../../prompts/system.j2")),
     ("answer.j2", include_str!("../../prompts/answer.j2")),
     ("followup.j2", include_str!("../../prompts/followup.j2")),
     ("digest.j2", include_str!("../../prompts/digest.j2")),
+    ("screen.j2", include_str!("../../prompts/screen.j2")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +137,14 @@ impl Prompts {
         )
     }
 
+    /// The relevance check before an answer ([`super::screen`]).
+    pub fn screen(&self, question: &str, sources: &[SourceDoc]) -> Result<String, PromptError> {
+        self.render(
+            "screen.j2",
+            context! { question => untrusted(question), sources => serde_value(sources) },
+        )
+    }
+
     pub fn followup(&self, history: &[TurnDoc], question: &str, sources: &[SourceDoc]) -> Result<String, PromptError> {
         let history: Vec<TurnDoc> = history
             .iter()
@@ -192,6 +201,7 @@ impl Prompts {
         self.answer("q", &sources, false)?;
         self.answer("q", &sources, true)?;
         self.followup(&history, "q", &sources)?;
+        self.screen("q", &sources)?;
         self.digest(Some("t"), &sources, 6)?;
         self.digest(None, &sources, 6)?;
         Ok(())

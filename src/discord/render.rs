@@ -582,6 +582,7 @@ mod tests {
             llm_tokens: 0,
             support: Default::default(),
             hedged: false,
+            screen: Default::default(),
         };
         let embeds = answer_embeds("q?", &answer, "85 papers indexed", "answers by m");
         let mut sources = 0;

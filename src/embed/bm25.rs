@@ -25,8 +25,10 @@ impl Bm25 {
             .map_err(|e| e.to_string())
     }
 
+    /// A document's vector: its own words, plus the forms a question may
+    /// use for a few of them ([`spellings`]).
     pub fn document(&self, text: &str) -> SparseVec {
-        let v = self.inner.embed_document(text);
+        let v = self.inner.embed_document(&spellings(text));
         SparseVec {
             indices: v.indices,
             values: v.values,
@@ -39,6 +41,47 @@ impl Bm25 {
             indices: v.indices,
             values: v.values,
         }
+    }
+}
+
+/// `text` with other spellings of some words appended, so a question's
+/// spelling finds a document's: a hyphenated compound also joined
+/// ("multi-modal" → "multimodal", "GPT-2" → "GPT2"), and a name with a
+/// version or year also bare ("AIME24", "AIME2024" → "AIME"; "Qwen2.5" →
+/// "Qwen"). Questions are left as they are, so a question's terms are what
+/// it says; only documents gain spellings, which a question either uses or
+/// does not.
+pub fn spellings(text: &str) -> String {
+    let mut extra = String::new();
+    for word in text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"' | '/' | ':')) {
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+        if word.is_empty() || word.len() > 40 {
+            continue;
+        }
+        if word.contains('-') {
+            let parts: Vec<&str> = word.split('-').collect();
+            if parts.len() <= 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.chars().all(char::is_alphanumeric))
+            {
+                extra.push(' ');
+                extra.push_str(&parts.concat());
+            }
+        }
+        for part in word.split('-') {
+            let letters: String = part.chars().take_while(|c| c.is_alphabetic()).collect();
+            let rest = &part[letters.len()..];
+            if letters.chars().count() >= 3 && rest.starts_with(|c: char| c.is_ascii_digit()) {
+                extra.push(' ');
+                extra.push_str(&letters);
+            }
+        }
+    }
+    if extra.is_empty() {
+        text.to_string()
+    } else {
+        format!("{text}{extra}")
     }
 }
 
@@ -64,5 +107,22 @@ mod tests {
         qi.sort();
         assert_eq!(di, qi, "stemming maps both to the same terms");
         assert!(bm25.query("the of and").indices.is_empty());
+    }
+
+    #[test]
+    fn a_question_finds_a_documents_other_spelling() {
+        let bm25 = Bm25::default();
+        let has = |doc: &str, q: &str| {
+            let d = bm25.document(doc).indices;
+            bm25.query(q).indices.iter().all(|t| d.contains(t))
+        };
+        assert!(has("diverse levels and multi-modal content", "multimodal"));
+        assert!(has("diverse levels and multi-modal content", "multi-modal"));
+        assert!(has("on MATH-500 and challenging AIME24 tasks", "AIME"));
+        assert!(has("outperforms it on MATH500, AIME2024, and Omni-math-500", "aime"));
+        assert!(has("we red team GPT-2 and GPT-3 models", "GPT2"));
+        assert!(has("the Qwen2.5 family", "Qwen"));
+        // Nothing is invented from short names or plain words.
+        assert_eq!(spellings("T5 and o1 on plain text."), "T5 and o1 on plain text.");
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::fake_llm::{FakeLlm, Reply, Seen};
 use paperbot::answer::llm::{LlmClient, LlmConfig, LlmError};
 use paperbot::answer::prompts::Prompts;
+use paperbot::answer::screen::{self, ScreenMode, Screened};
 use paperbot::answer::support::SupportMode;
 use paperbot::answer::{Answer, AnswerConfig, AnswerKind, Answerer, AskError, AskRequest, Progress, Turn};
 use paperbot::library::Library;
@@ -116,6 +117,9 @@ async fn a_good_answer_streams_and_every_citation_maps_to_a_given_paper() {
     let (result, streamed) = ask(&a, question(REWARD)).await;
     let answer = result.unwrap();
     let seen = &llm.seen()[0];
+    // By default the model first checked which sources address the question.
+    assert_eq!(llm.checks().len(), 1);
+    assert_eq!(answer.screen, Screened::Relevant(vec![1]));
 
     assert_eq!(
         answer.kind,
@@ -670,11 +674,16 @@ async fn a_question_the_relevance_model_is_unsure_of_reminds_the_model_it_may_de
         let mut search = SearchConfig::default();
         search.relevance.hedge_at = hedge_at;
         let key = Secret::from("sk-test-key".to_string());
+        // The reminder itself; the relevance check has its own tests.
+        let config = AnswerConfig {
+            screen: ScreenMode::Off,
+            ..AnswerConfig::default()
+        };
         let a = Answerer::new(
             library().await,
             Prompts::builtin().unwrap(),
             LlmClient::from_config(&llm_config(Some(llm.base_url())), Some(&key)).unwrap(),
-            AnswerConfig::default(),
+            config,
             search,
         );
         let (result, _) = ask(&a, question(REWARD)).await;
@@ -683,4 +692,126 @@ async fn a_question_the_relevance_model_is_unsure_of_reminds_the_model_it_may_de
         let prompt = llm.seen()[0].user_prompt();
         assert_eq!(prompt.contains("reply only NOT_IN_SOURCES"), unsure, "{prompt}");
     }
+}
+
+/// An answerer whose relevance check runs before every first-turn answer.
+async fn screening(llm: &FakeLlm) -> Answerer<EdgeStore> {
+    answerer(Some(llm), |_, ac| ac.screen = ScreenMode::Always).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_models_relevance_check_can_decline_before_anything_is_streamed() {
+    let llm = FakeLlm::start_scripting_checks(vec![Reply::text(&["NO", "NE"])]).await;
+    let a = screening(&llm).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    assert_eq!(answer.kind, AnswerKind::NotCovered);
+    assert_eq!(answer.screen, Screened::NoneRelevant);
+    assert!(streamed.starts_with("I could not find"), "{streamed}");
+    assert!(!answer.related.is_empty() && answer.citations.is_empty());
+    assert!(answer.llm_tokens > 0);
+    // One call only, and it was the check: its own system message, the
+    // question, and numbered sources cut short.
+    let seen = llm.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].system_prompt(), screen::SYSTEM);
+    let prompt = seen[0].user_prompt();
+    assert!(prompt.contains(REWARD) && prompt.contains("or with NONE"), "{prompt}");
+    assert!(seen[0].sources().len() >= 2, "{prompt}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sources_the_check_names_come_first_and_the_answer_is_not_labelled_unsure() {
+    let llm = FakeLlm::start_scripting_checks(vec![
+        Reply::text(&["3"]),
+        Reply::text(&["Reward hacking is studied in [1]."]),
+    ])
+    .await;
+    let mut search = SearchConfig::default();
+    search.relevance.hedge_at = 1.0; // unsure of everything
+    let key = Secret::from("sk-test-key".to_string());
+    let a = Answerer::new(
+        library().await,
+        Prompts::builtin().unwrap(),
+        LlmClient::from_config(&llm_config(Some(llm.base_url())), Some(&key)).unwrap(),
+        AnswerConfig {
+            screen: ScreenMode::Unsure,
+            ..AnswerConfig::default()
+        },
+        search,
+    );
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    assert_eq!(answer.screen, Screened::Relevant(vec![3]));
+    assert!(!answer.hedged);
+    let seen = llm.seen();
+    assert_eq!(seen.len(), 2);
+    let named = source_title(&seen[0], 3);
+    assert_eq!(source_title(&seen[1], 1), named);
+    // The other sources are still offered after the named one, in their
+    // order, as many as the answer's budget takes (abstracts are longer there).
+    let titles = |s: &Seen| s.sources().into_iter().map(|(_, t)| t).collect::<Vec<_>>();
+    let (checked, offered) = (titles(&seen[0]), titles(&seen[1]));
+    let rest: Vec<&String> = checked.iter().filter(|t| **t != named).collect();
+    assert!(offered.len() > 3, "{offered:?}");
+    assert_eq!(offered[1..].iter().collect::<Vec<_>>(), rest[..offered.len() - 1]);
+    // The model was told nothing about doubts: the check settled them.
+    assert!(!seen[1].user_prompt().contains("reply only NOT_IN_SOURCES"));
+    assert!(streamed.contains("[1]"), "{streamed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_reply_we_cannot_read_changes_nothing() {
+    // Numbers that were never offered, then prose: both unreadable.
+    for reply in ["4, 31", "The answer can be found in the sources."] {
+        let llm =
+            FakeLlm::start_scripting_checks(vec![Reply::text(&[reply]), Reply::text(&["It is studied in [1]."])]).await;
+        let a = screening(&llm).await;
+        let (result, _) = ask(&a, question(REWARD)).await;
+        let answer = result.unwrap();
+        assert_eq!(answer.screen, Screened::Unclear, "{reply}");
+        assert!(matches!(answer.kind, AnswerKind::Generated { .. }));
+        let seen = llm.seen();
+        assert_eq!(seen.len(), 2);
+        let order = |s: &Seen| s.sources().into_iter().map(|(_, t)| t).collect::<Vec<_>>();
+        assert_eq!(order(&seen[1])[..3], order(&seen[0])[..3]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_check_is_an_llm_error_and_nothing_is_shown() {
+    let llm = FakeLlm::start_scripting_checks(vec![Reply::Status {
+        code: 400,
+        retry_after: None,
+    }])
+    .await;
+    let a = screening(&llm).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let err = result.unwrap_err();
+    assert!(matches!(llm_error(&err), LlmError::Rejected { .. }), "{err:?}");
+    assert_eq!(streamed, "");
+    assert_eq!(
+        llm.seen().len(),
+        1,
+        "a rejected check is not retried and no answer is asked for"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follow_up_is_not_checked_again() {
+    let llm = FakeLlm::start_scripting_checks(vec![Reply::text(&["Its limits are discussed in [1]."])]).await;
+    let a = screening(&llm).await;
+    let req = AskRequest {
+        question: "and its limitations?".into(),
+        history: vec![Turn {
+            question: REWARD.into(),
+            answer: "Reward hacking is studied in [1].".into(),
+            cited: vec![],
+        }],
+        ..Default::default()
+    };
+    let (result, _) = ask(&a, req).await;
+    assert_eq!(result.unwrap().screen, Screened::NotRun);
+    assert_eq!(llm.seen().len(), 1);
+    assert_ne!(llm.seen()[0].system_prompt(), screen::SYSTEM);
 }

@@ -65,8 +65,8 @@ fn ingest_sample(data: &std::path::Path) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The newest held-out set (`heldout6.jsonl`), which nothing was fitted
-/// on: the numbers README reports, kept from regressing (the bars sit just
+/// A held-out set nothing was fitted on (`heldout7.jsonl`; README also
+/// reports `heldout11`/`heldout12`): the offline numbers, kept from regressing (the bars sit just
 /// under what was measured, not at the targets, which are not met; see
 /// README "Is anything in the library relevant?").
 #[test]
@@ -74,7 +74,7 @@ fn held_out_relevance_and_offline_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     ingest_sample(&data);
-    let heldout = crate::support::repo().join("tests/eval/heldout6.jsonl");
+    let heldout = crate::support::repo().join("tests/eval/heldout7.jsonl");
     let heldout = heldout.to_str().unwrap();
 
     let r = paperbot_json(&data, &["eval", heldout, "--json"]);
@@ -84,9 +84,9 @@ fn held_out_relevance_and_offline_answers() {
     assert!(para["mrr"].as_f64().unwrap() >= 0.90, "{para}");
     let d = &r["relevance"]["decision"];
     let share = |a: &str, b: &str| d[a].as_f64().unwrap() / d[b].as_f64().unwrap();
-    assert!(share("offcorpus_declined", "offcorpus") >= 0.58, "{d}");
+    assert!(share("offcorpus_declined", "offcorpus") >= 0.52, "{d}");
     assert!(share("answerable_declined", "answerable") <= 0.02, "{d}");
-    assert!(share("multi_all_gold_included", "multi") >= 0.85, "{d}");
+    assert!(share("multi_all_gold_included", "multi") >= 0.89, "{d}");
 
     let a = paperbot_json(&data, &["eval", "--answers", heldout, "--json"]);
     let t = &a["tally"];
@@ -96,7 +96,7 @@ fn held_out_relevance_and_offline_answers() {
     // Declined or answered under the "may not answer this exactly" label.
     let n = |k: &str| t[k].as_f64().unwrap();
     assert!(
-        n("offcorpus_declined") + n("offcorpus_hedged") >= 0.78 * n("offcorpus"),
+        n("offcorpus_declined") + n("offcorpus_hedged") >= 0.74 * n("offcorpus"),
         "{t}"
     );
     assert!(n("answerable_hedged") <= 0.07 * n("answered"), "{t}");

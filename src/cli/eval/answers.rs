@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use paperbot::answer::screen::Screened;
 use paperbot::answer::support::SupportStats;
 use paperbot::answer::{Answer, AnswerKind, AskRequest};
 use paperbot::app::App;
@@ -25,6 +26,13 @@ struct Tally {
     offcorpus_hedged: usize,
     /// Answerable questions answered and labelled as unsure.
     answerable_hedged: usize,
+    /// Questions the LLM's relevance check ran on, and those it declined
+    /// (off-corpus / answerable).
+    screened: usize,
+    screen_declined_offcorpus: usize,
+    screen_declined_answerable: usize,
+    /// Screen replies that were not in the asked-for format.
+    screen_unclear: usize,
     /// Answered answerable questions that cite a gold paper.
     gold_cited: usize,
     answered: usize,
@@ -133,6 +141,15 @@ fn tally(t: &mut Tally, a: &Answer, gold: &[String], multi: bool) {
         (false, false) if a.hedged => t.answerable_hedged += 1,
         _ => {}
     }
+    if a.screen != Screened::NotRun {
+        t.screened += 1;
+    }
+    match (&a.screen, gold.is_empty()) {
+        (Screened::NoneRelevant, true) => t.screen_declined_offcorpus += 1,
+        (Screened::NoneRelevant, false) => t.screen_declined_answerable += 1,
+        (Screened::Unclear, _) => t.screen_unclear += 1,
+        _ => {}
+    }
     let cited: Vec<String> = a.citations.iter().map(|c| c.paper.title.clone()).collect();
     if !declined && !gold.is_empty() {
         t.answered += 1;
@@ -199,6 +216,14 @@ fn print_table(t: &Tally, how: &str, file: &Path, split: Option<&str>) {
     println!(
         "| answerable questions answered, labelled unsure | {} |",
         pct(t.answerable_hedged, t.answerable - t.answerable_declined)
+    );
+    println!(
+        "| LLM relevance check: ran / unreadable replies | {} / {} |",
+        t.screened, t.screen_unclear
+    );
+    println!(
+        "| LLM relevance check declined: off-corpus / answerable | {} / {} |",
+        t.screen_declined_offcorpus, t.screen_declined_answerable
     );
     println!(
         "| answered questions citing a gold paper | {} |",

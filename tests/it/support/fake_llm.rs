@@ -153,6 +153,12 @@ impl Seen {
 struct Shared {
     script: Arc<Mutex<VecDeque<Reply>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Relevance checks (`paperbot::answer::screen`) answered with this
+    /// instead of the script, and kept apart from `seen`, so tests about the
+    /// answer call script only the answer. `None`: checks take their turn
+    /// in the script like any request.
+    screen_reply: Arc<Mutex<Option<String>>>,
+    screens: Arc<Mutex<Vec<Seen>>>,
 }
 
 pub struct FakeLlm {
@@ -161,7 +167,16 @@ pub struct FakeLlm {
 }
 
 impl FakeLlm {
+    /// Answers relevance checks with "1" (the first source addresses the
+    /// question, so nothing is reordered) outside the script.
     pub async fn start(script: Vec<Reply>) -> FakeLlm {
+        let llm = Self::start_scripting_checks(script).await;
+        *llm.shared.screen_reply.lock().unwrap() = Some("1".into());
+        llm
+    }
+
+    /// Relevance checks are scripted like every other request.
+    pub async fn start_scripting_checks(script: Vec<Reply>) -> FakeLlm {
         let shared = Shared::default();
         shared.script.lock().unwrap().extend(script);
         let router = Router::new()
@@ -177,8 +192,15 @@ impl FakeLlm {
         format!("http://{}/v1", self.addr)
     }
 
+    /// Requests answered from the script (every request, with
+    /// [`FakeLlm::start_scripting_checks`]).
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// Relevance checks answered outside the script.
+    pub fn checks(&self) -> Vec<Seen> {
+        self.shared.screens.lock().unwrap().clone()
     }
 }
 
@@ -242,12 +264,22 @@ fn sse(events: Vec<Event>) -> Response {
 
 async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    shared.seen.lock().unwrap().push(Seen {
+    let seen = Seen {
         at: Instant::now(),
         body: body.clone(),
         headers,
-    });
+    };
     assert_eq!(body["stream"], json!(true), "paperbot always streams");
+    let screen_reply = shared.screen_reply.lock().unwrap().clone();
+    if let Some(reply) = screen_reply.filter(|_| seen.system_prompt() == paperbot::answer::screen::SYSTEM) {
+        shared.screens.lock().unwrap().push(seen);
+        return sse(vec![
+            (Duration::ZERO, Ok(chunk(Some(&reply), None))),
+            (Duration::ZERO, Ok(chunk(None, Some("stop")))),
+            (Duration::ZERO, Ok(Bytes::from("data: [DONE]\n\n"))),
+        ]);
+    }
+    shared.seen.lock().unwrap().push(seen);
     let reply = shared.script.lock().unwrap().pop_front();
     let pieces_events = |pieces: &[String], first_delay: Duration, gap: Duration| -> Vec<Event> {
         pieces
