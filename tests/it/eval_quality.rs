@@ -3,6 +3,7 @@
 //! paraphrased questions and beats dense-only and BM25-only, and every
 //! question that names a paper gets it first.
 
+use crate::support::fake_llm::{FakeLlm, Judgements};
 use paperbot::eval::{self, ModeScores};
 use paperbot::retrieve::SearchConfig;
 use paperbot::store::SearchMode;
@@ -45,10 +46,16 @@ async fn hybrid_search_meets_the_quality_bar() {
 
 /// Runs `paperbot` on a library of the sample corpus in `data`.
 fn paperbot_json(data: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    paperbot_json_with(data, args, &[])
+}
+
+/// [`paperbot_json`] with extra environment variables.
+fn paperbot_json_with(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
     let out = crate::support::paperbot()
         .arg("--data-dir")
         .arg(data)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -102,6 +109,70 @@ fn held_out_relevance_and_offline_answers() {
     assert!(n("answerable_hedged") <= 0.07 * n("answered"), "{t}");
     let (cited, answered) = (t["gold_cited"].as_f64().unwrap(), t["answered"].as_f64().unwrap());
     assert!(cited >= 0.97 * answered, "offline answers quote a gold paper: {t}");
+}
+
+/// The LLM's relevance check (`answer.screen`), with a capable model's
+/// judgements standing in for the model: every source of every check prompt
+/// on the three fresh sets (`test7`, `test11`, `test12`) was judged blind by
+/// a session reading exactly that prompt (`tests/eval/screen-judged.jsonl`).
+/// The whole answer path runs (real retrieval, the relevance models, the
+/// check prompt, parsing its reply, declining), so a change anywhere in it
+/// shows here; a change that offers sources nobody judged shows as
+/// "unjudged" and needs new judgements (`tests/eval/README.md`).
+#[test]
+fn with_a_capable_models_judgements_the_check_declines_near_misses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ingest_sample(&data);
+    let mut questions = String::new();
+    for set in ["heldout7", "heldout11", "heldout12"] {
+        questions.push_str(
+            &std::fs::read_to_string(crate::support::repo().join(format!("tests/eval/{set}.jsonl"))).unwrap(),
+        );
+    }
+    let file = tmp.path().join("fresh.jsonl");
+    std::fs::write(&file, questions).unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let judged = std::sync::Arc::new(Judgements::load(
+        &crate::support::repo().join("tests/eval/screen-judged.jsonl"),
+    ));
+    let llm = rt.block_on(FakeLlm::judging(judged.clone(), "The first source addresses this [1]."));
+    let url = llm.base_url();
+    let run = |screen: &str| {
+        let env = [
+            ("PAPERBOT_LLM__BASE_URL", url.as_str()),
+            ("PAPERBOT_LLM__MODEL", "judged"),
+            ("PAPERBOT_ANSWER__SCREEN", screen),
+        ];
+        let r = paperbot_json_with(&data, &["eval", "--answers", file.to_str().unwrap(), "--json"], &env);
+        eprintln!(
+            "screen = {screen}: {}",
+            serde_json::to_string_pretty(&r["tally"]).unwrap()
+        );
+        r["tally"].clone()
+    };
+    let t = run("always");
+    let n = |k: &str| t[k].as_f64().unwrap();
+    assert_eq!(n("errors"), 0.0, "{t}");
+    assert_eq!(n("invalid_citations_shown"), 0.0, "{t}");
+    assert!(
+        judged.unjudged() as f64 <= 0.02 * n("screened"),
+        "{} check prompts offered sources nobody judged: judge them (tests/eval/README.md)",
+        judged.unjudged()
+    );
+    // The targets.
+    assert!(n("offcorpus_declined") >= 0.93 * n("offcorpus"), "{t}");
+    assert!(n("answerable_declined") <= 0.02 * n("answerable"), "{t}");
+    assert!(n("screen_declined_answerable") <= 0.01 * n("answerable"), "{t}");
+
+    // Only when unsure: fewer calls, fewer near misses caught, never fewer
+    // than offline.
+    let u = run("unsure");
+    let m = |k: &str| u[k].as_f64().unwrap();
+    assert!(m("screened") < 0.3 * n("screened"), "{u}");
+    assert!(m("offcorpus_declined") >= 0.6 * m("offcorpus"), "{u}");
+    assert!(m("answerable_declined") <= 0.02 * m("answerable"), "{u}");
 }
 
 /// The support check on the held-out claims' test split.

@@ -153,12 +153,96 @@ impl Seen {
 struct Shared {
     script: Arc<Mutex<VecDeque<Reply>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
-    /// Relevance checks (`paperbot::answer::screen`) answered with this
-    /// instead of the script, and kept apart from `seen`, so tests about the
-    /// answer call script only the answer. `None`: checks take their turn
-    /// in the script like any request.
-    screen_reply: Arc<Mutex<Option<String>>>,
+    /// How relevance checks (`paperbot::answer::screen`) are answered.
+    checks: Arc<Mutex<Checks>>,
     screens: Arc<Mutex<Vec<Seen>>>,
+    /// Answer requests beyond the script get this instead of a 500.
+    answer_when_done: Arc<Mutex<Option<String>>>,
+}
+
+/// How relevance checks are answered.
+#[derive(Clone, Default)]
+enum Checks {
+    /// They take their turn in the script like any request.
+    #[default]
+    Scripted,
+    /// With this reply, outside the script and kept apart from `seen`, so
+    /// tests about the answer call script only the answer.
+    Fixed(String),
+    /// From judgements of which paper addresses which question.
+    Judged(Arc<Judgements>),
+}
+
+/// Which papers address which questions, as judged by readers of the
+/// abstracts (`tests/eval/screen-judged.jsonl`): a stand-in for a capable
+/// model's relevance check that answers any prompt over judged pairs.
+#[derive(Default)]
+pub struct Judgements {
+    pairs: std::collections::HashMap<(String, String), bool>,
+    unjudged: std::sync::atomic::AtomicUsize,
+}
+
+impl Judgements {
+    /// Lines of `{"question", "addresses": [titles], "does_not": [titles]}`.
+    pub fn load(path: &std::path::Path) -> Judgements {
+        let mut pairs = std::collections::HashMap::new();
+        for line in std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let q = paperbot::answer::prompts::untrusted(v["question"].as_str().unwrap());
+            for (field, addresses) in [("addresses", true), ("does_not", false)] {
+                for t in v[field].as_array().unwrap() {
+                    let t = paperbot::answer::prompts::untrusted(t.as_str().unwrap());
+                    pairs.insert((q.clone(), t), addresses);
+                }
+            }
+        }
+        Judgements {
+            pairs,
+            unjudged: Default::default(),
+        }
+    }
+
+    /// Check prompts that held a source nobody judged for their question
+    /// (answered with a reply the bot cannot read).
+    pub fn unjudged(&self) -> usize {
+        self.unjudged.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The reply to a check prompt: the numbers of the judged-relevant
+    /// sources, or NONE.
+    fn reply(&self, prompt: &str) -> String {
+        let question = prompt
+            .split_once("<question>\n")
+            .and_then(|(_, rest)| rest.split_once("\n</question>"))
+            .map_or("", |(q, _)| q);
+        let mut named = Vec::new();
+        let mut lines = prompt.lines();
+        while let Some(line) = lines.next() {
+            if !line.starts_with("<source n=") {
+                continue;
+            }
+            let Some((n, title)) = lines.next().and_then(|l| l.strip_prefix('[')?.split_once("] ")) else {
+                continue;
+            };
+            match self.pairs.get(&(question.to_string(), title.to_string())) {
+                Some(true) => named.push(n.to_string()),
+                Some(false) => {}
+                None => {
+                    self.unjudged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return "UNJUDGED".into();
+                }
+            }
+        }
+        if named.is_empty() {
+            "NONE".into()
+        } else {
+            named.join(", ")
+        }
+    }
 }
 
 pub struct FakeLlm {
@@ -171,7 +255,16 @@ impl FakeLlm {
     /// question, so nothing is reordered) outside the script.
     pub async fn start(script: Vec<Reply>) -> FakeLlm {
         let llm = Self::start_scripting_checks(script).await;
-        *llm.shared.screen_reply.lock().unwrap() = Some("1".into());
+        *llm.shared.checks.lock().unwrap() = Checks::Fixed("1".into());
+        llm
+    }
+
+    /// Relevance checks answered from `judgements`, every answer request
+    /// with `answer`: for measuring what the check decides.
+    pub async fn judging(judgements: Arc<Judgements>, answer: &str) -> FakeLlm {
+        let llm = Self::start_scripting_checks(vec![]).await;
+        *llm.shared.checks.lock().unwrap() = Checks::Judged(judgements);
+        *llm.shared.answer_when_done.lock().unwrap() = Some(answer.into());
         llm
     }
 
@@ -270,8 +363,14 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         headers,
     };
     assert_eq!(body["stream"], json!(true), "paperbot always streams");
-    let screen_reply = shared.screen_reply.lock().unwrap().clone();
-    if let Some(reply) = screen_reply.filter(|_| seen.system_prompt() == paperbot::answer::screen::SYSTEM) {
+    let checks = shared.checks.lock().unwrap().clone();
+    let reply = match checks {
+        _ if seen.system_prompt() != paperbot::answer::screen::SYSTEM => None,
+        Checks::Scripted => None,
+        Checks::Fixed(reply) => Some(reply),
+        Checks::Judged(j) => Some(j.reply(&seen.user_prompt())),
+    };
+    if let Some(reply) = reply {
         shared.screens.lock().unwrap().push(seen);
         return sse(vec![
             (Duration::ZERO, Ok(chunk(Some(&reply), None))),
@@ -280,7 +379,10 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         ]);
     }
     shared.seen.lock().unwrap().push(seen);
-    let reply = shared.script.lock().unwrap().pop_front();
+    let reply = shared.script.lock().unwrap().pop_front().or_else(|| {
+        let text = shared.answer_when_done.lock().unwrap().clone()?;
+        Some(Reply::text(&[&text]))
+    });
     let pieces_events = |pieces: &[String], first_delay: Duration, gap: Duration| -> Vec<Event> {
         pieces
             .iter()
