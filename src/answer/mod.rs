@@ -491,14 +491,34 @@ impl<S: PaperStore> Answerer<S> {
         let (n, tokens) = budget::fit(docs.len(), room, |n| self.prompts.screen(question, &docs[..n]))?;
         let user = self.prompts.screen(question, &docs[..n])?;
         let span = tracing::info_span!("screen", offered = n);
-        let completion = llm
+        let completion = match llm
             .stream_chat(screen::SYSTEM, &user, &mut |_| {})
             .instrument(span)
             .await
-            .map_err(|error| AskError::Llm {
-                error,
-                partial: String::new(),
-            })?;
+        {
+            Ok(c) => c,
+            // The check is advice: a reply that went wrong in itself (a
+            // reasoning model that thought past `llm.max_tokens`, a broken
+            // stream) leaves the answer to go on without it. A service that
+            // refuses or cannot be reached fails the answer now, as the
+            // answer call would.
+            Err(
+                error @ (LlmError::OnlyReasoned { .. }
+                | LlmError::Empty { .. }
+                | LlmError::Malformed { .. }
+                | LlmError::StreamBroken { .. }
+                | LlmError::ServerFailed { .. }),
+            ) => {
+                tracing::warn!(error = %error, "the model's relevance check failed; going on without it");
+                return Ok((Screened::Unclear, tokens + system_tokens));
+            }
+            Err(error) => {
+                return Err(AskError::Llm {
+                    error,
+                    partial: String::new(),
+                });
+            }
+        };
         let completion_tokens = budget::count_tokens(&completion.text) + budget::count_tokens(&completion.reasoning);
         let m = crate::metrics::metrics();
         m.tokens("prompt", tokens + system_tokens);

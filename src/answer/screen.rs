@@ -48,8 +48,9 @@ pub enum Screened {
     Relevant(Vec<u32>),
     /// No source addresses it: the question is declined.
     NoneRelevant,
-    /// The reply was not in the asked-for format; the answer goes on as if
-    /// the screen had not run.
+    /// The reply was not in the asked-for format, or went wrong in itself
+    /// (reasoning past the token limit, a broken stream); the answer goes on
+    /// as if the screen had not run.
     Unclear,
 }
 

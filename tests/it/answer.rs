@@ -798,6 +798,39 @@ async fn a_failed_check_is_an_llm_error_and_nothing_is_shown() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_check_that_goes_wrong_in_itself_is_skipped_but_a_refusing_service_fails_the_answer() {
+    // A reasoning model that thinks past its token limit on the check.
+    let llm = FakeLlm::start_scripting_checks(vec![
+        Reply::Stream {
+            pieces: vec!["<think>on and on".into()],
+            finish: "length",
+            first_delay: Duration::ZERO,
+            gap: Duration::from_millis(5),
+        },
+        Reply::text(&["Reward hacking is studied in [1]."]),
+    ])
+    .await;
+    let a = screening(&llm).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    assert_eq!(answer.screen, Screened::Unclear);
+    assert!(matches!(answer.kind, AnswerKind::Generated { .. }));
+    assert!(streamed.contains("[1]"), "{streamed}");
+
+    // A check cut off mid-stream: the same.
+    let llm = FakeLlm::start_scripting_checks(vec![
+        Reply::Cut {
+            pieces: vec!["2, ".into()],
+        },
+        Reply::text(&["Reward hacking is studied in [1]."]),
+    ])
+    .await;
+    let a = screening(&llm).await;
+    let (result, _) = ask(&a, question(REWARD)).await;
+    assert_eq!(result.unwrap().screen, Screened::Unclear);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_follow_up_is_not_checked_again() {
     let llm = FakeLlm::start_scripting_checks(vec![Reply::text(&["Its limits are discussed in [1]."])]).await;
     let a = screening(&llm).await;
