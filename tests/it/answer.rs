@@ -650,15 +650,19 @@ async fn a_refusal_with_an_integer_code_is_reported_with_its_reason() {
     assert_eq!(llm.seen().len(), 1, "a 400 is not retried");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_model_that_only_thinks_says_so() {
-    let llm = FakeLlm::start(vec![Reply::Stream {
+/// A reasoning model that thinks until its token limit and never answers.
+fn only_thinking() -> Reply {
+    Reply::Stream {
         pieces: vec!["<think>on and on".into()],
         finish: "length",
         first_delay: Duration::ZERO,
         gap: Duration::from_millis(5),
-    }])
-    .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_that_only_thinks_says_so() {
+    let llm = FakeLlm::start(vec![only_thinking()]).await;
     let a = answerer(Some(&llm), |_, _| {}).await;
     let (result, streamed) = ask(&a, question(REWARD)).await;
     assert_eq!(streamed, "");
@@ -801,12 +805,7 @@ async fn a_failed_check_is_an_llm_error_and_nothing_is_shown() {
 async fn a_check_that_goes_wrong_in_itself_is_skipped_but_a_refusing_service_fails_the_answer() {
     // A reasoning model that thinks past its token limit on the check.
     let llm = FakeLlm::start_scripting_checks(vec![
-        Reply::Stream {
-            pieces: vec!["<think>on and on".into()],
-            finish: "length",
-            first_delay: Duration::ZERO,
-            gap: Duration::from_millis(5),
-        },
+        only_thinking(),
         Reply::text(&["Reward hacking is studied in [1]."]),
     ])
     .await;
