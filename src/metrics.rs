@@ -23,6 +23,13 @@ pub struct Direction {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Verdict {
+    /// `relevant`, `none` or `unclear` (a reply that could not be read: a
+    /// model too small for the check shows here).
+    pub verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IngestKind {
     /// `new`, `updated`, `unchanged` or `skipped`.
     pub kind: String,
@@ -37,6 +44,8 @@ pub struct Metrics {
     pub answer_seconds: Histogram,
     /// Estimated with cl100k (streams do not report usage everywhere).
     pub llm_tokens: Family<Direction, Counter>,
+    /// The LLM's relevance checks by verdict.
+    pub screens: Family<Verdict, Counter>,
     pub ingested: Family<IngestKind, Counter>,
     pub digest_posts: Counter,
     pub answer_cache_hits: Counter,
@@ -59,6 +68,7 @@ pub fn metrics() -> &'static Metrics {
             llm_first_token_seconds: latency(),
             answer_seconds: latency(),
             llm_tokens: Family::default(),
+            screens: Family::default(),
             ingested: Family::default(),
             digest_posts: Counter::default(),
             answer_cache_hits: Counter::default(),
@@ -75,6 +85,11 @@ pub fn metrics() -> &'static Metrics {
         );
         registry.register("answer_seconds", "Whole answer latency", m.answer_seconds.clone());
         registry.register("llm_tokens", "LLM tokens (cl100k estimate)", m.llm_tokens.clone());
+        registry.register(
+            "relevance_checks",
+            "The LLM's relevance checks before answering, by verdict",
+            m.screens.clone(),
+        );
         registry.register("ingested_papers", "Papers written by ingest", m.ingested.clone());
         registry.register("digest_posts", "Digests posted", m.digest_posts.clone());
         registry.register(
@@ -96,6 +111,14 @@ impl Metrics {
         self.answers
             .get_or_create(&Outcome {
                 outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn screen(&self, verdict: &str) {
+        self.screens
+            .get_or_create(&Verdict {
+                verdict: verdict.to_string(),
             })
             .inc();
     }

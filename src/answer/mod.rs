@@ -445,6 +445,11 @@ impl<S: PaperStore> Answerer<S> {
         let (mut screened, mut screen_tokens) = (Screened::NotRun, 0);
         if req.history.is_empty() && self.config.screen.applies(hedged) {
             (screened, screen_tokens) = self.screen(llm, question, &papers).await?;
+            crate::metrics::metrics().screen(match &screened {
+                Screened::Relevant(_) => "relevant",
+                Screened::NoneRelevant => "none",
+                Screened::NotRun | Screened::Unclear => "unclear",
+            });
             match &screened {
                 Screened::NoneRelevant => {
                     tracing::info!("the model's relevance check found no source that addresses the question");

@@ -1384,6 +1384,8 @@ async fn metrics_and_health_move_when_a_question_is_answered() {
         "paperbot_answer_seconds_count",
         "paperbot_retrieval_seconds_count",
         "paperbot_llm_first_token_seconds_count",
+        // The stand-in model's check names source 1.
+        "paperbot_relevance_checks_total{verdict=\"relevant\"}",
     ] {
         assert!(
             sample(&after, series) >= sample(&before, series) + 1.0,
