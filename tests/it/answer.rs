@@ -221,10 +221,7 @@ async fn rate_limit_with_retry_after_is_honoured_then_succeeds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn server_errors_are_retried_then_given_up_with_a_clear_message() {
-    let fail = Reply::Status {
-        code: 500,
-        retry_after: None,
-    };
+    let fail = Reply::status(500);
     let llm = FakeLlm::start(vec![fail.clone(), fail.clone(), fail.clone(), fail]).await;
     let a = answerer(Some(&llm), |_, _| {}).await;
     let (result, streamed) = ask(&a, question(REWARD)).await;
@@ -260,11 +257,7 @@ async fn a_retry_after_beyond_the_deadline_fails_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_request_is_not_retried() {
-    let llm = FakeLlm::start(vec![Reply::Status {
-        code: 401,
-        retry_after: None,
-    }])
-    .await;
+    let llm = FakeLlm::start(vec![Reply::status(401)]).await;
     let a = answerer(Some(&llm), |_, _| {}).await;
     let (result, _) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();
@@ -784,11 +777,7 @@ async fn a_check_reply_we_cannot_read_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_check_is_an_llm_error_and_nothing_is_shown() {
-    let llm = FakeLlm::start_scripting_checks(vec![Reply::Status {
-        code: 400,
-        retry_after: None,
-    }])
-    .await;
+    let llm = FakeLlm::start_scripting_checks(vec![Reply::status(400)]).await;
     let a = screening(&llm).await;
     let (result, streamed) = ask(&a, question(REWARD)).await;
     let err = result.unwrap_err();

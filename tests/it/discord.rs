@@ -492,20 +492,7 @@ async fn a_long_answer_is_split_cleanly_across_messages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_llm_failure_is_one_short_ephemeral_line() {
-    let run = start(
-        vec![
-            Reply::Status {
-                code: 500,
-                retry_after: None,
-            },
-            Reply::Status {
-                code: 500,
-                retry_after: None,
-            },
-        ],
-        |_| {},
-    )
-    .await;
+    let run = start(vec![Reply::status(500), Reply::status(500)], |_| {}).await;
     run.fake
         .dispatch(
             "INTERACTION_CREATE",

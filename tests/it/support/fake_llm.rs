@@ -52,6 +52,14 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// An HTTP error without a `Retry-After`.
+    pub fn status(code: u16) -> Reply {
+        Reply::Status {
+            code,
+            retry_after: None,
+        }
+    }
+
     pub fn text(pieces: &[&str]) -> Reply {
         Reply::Stream {
             pieces: pieces.iter().map(|s| s.to_string()).collect(),
