@@ -246,7 +246,7 @@ async fn judge<S: PaperStore>(
     let rank_of = |list: &[ScoredPaper], id: &PaperId| list.iter().position(|h| h.stored.paper.id == *id);
     let best_cosine = dense_ranked.first().map_or(0.0, |h| h.score);
     let floor_cosine = dense_ranked.last().map_or(0.0, |h| h.score);
-    let terms: std::collections::HashSet<u32> = sparse.indices.iter().copied().collect();
+    let terms = relevance::subject_terms(&lib.bm25, sparse);
     let rarity: f32 = terms.iter().map(|&t| field_idf::idf(t)).sum();
     let names = crate::text::coined_names(query);
     let papers: Vec<&crate::paper::Paper> = hits.iter().map(|h| &h.stored.paper).collect();
