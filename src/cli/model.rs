@@ -17,31 +17,28 @@ pub enum ModelAction {
         from: std::path::PathBuf,
         out: std::path::PathBuf,
     },
+    /// Build the acronym table (`embed/acronyms.tsv`) from the same papers
+    #[command(hide = true)]
+    Acronyms {
+        from: std::path::PathBuf,
+        out: std::path::PathBuf,
+    },
 }
 
 pub async fn run(app: &App, action: ModelAction) -> anyhow::Result<ExitCode> {
     match action {
         ModelAction::Fetch => fetch(app).await,
         ModelAction::FieldStats { from, out } => field_stats(&from, &out),
+        ModelAction::Acronyms { from, out } => acronyms(&from, &out),
     }
 }
 
 fn field_stats(from: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use std::io::BufRead;
-    #[derive(serde::Deserialize)]
-    struct Row {
-        title: String,
-        #[serde(rename = "abstract")]
-        abstract_text: String,
-    }
     let bm25 = paperbot::embed::Bm25::default();
-    let file = std::fs::File::open(from).with_context(|| format!("opening {}", from.display()))?;
-    let mut docs = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        let row: Row = serde_json::from_str(&line).with_context(|| format!("{} line {}", from.display(), i + 1))?;
-        docs.push(bm25.document(&format!("{}. {}", row.title, row.abstract_text)).indices);
-    }
+    let docs: Vec<Vec<u32>> = field_rows(from)?
+        .into_iter()
+        .map(|row| bm25.document(&format!("{}. {}", row.title, row.abstract_text)).indices)
+        .collect();
     let n = docs.len();
     let bytes = paperbot::retrieve::field_idf::build(docs.into_iter());
     std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
@@ -50,6 +47,41 @@ fn field_stats(from: &std::path::Path, out: &std::path::Path) -> anyhow::Result<
         (bytes.len() - 8) / 8,
         bytes.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Papers of a field, one JSON object a line.
+#[derive(serde::Deserialize)]
+struct FieldRow {
+    title: String,
+    #[serde(rename = "abstract")]
+    abstract_text: String,
+}
+
+fn field_rows(from: &std::path::Path) -> anyhow::Result<Vec<FieldRow>> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(from).with_context(|| format!("opening {}", from.display()))?;
+    std::io::BufReader::new(file)
+        .lines()
+        .enumerate()
+        .map(|(i, line)| serde_json::from_str(&line?).with_context(|| format!("{} line {}", from.display(), i + 1)))
+        .collect()
+}
+
+fn acronyms(from: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let texts: Vec<String> = field_rows(from)?
+        .into_iter()
+        .map(|r| format!("{}. {}", r.title, r.abstract_text))
+        .collect();
+    let table = paperbot::embed::acronyms::build(texts.iter().map(String::as_str));
+    let header = format!(
+        "# acronym<TAB>long form: `paperbot model acronyms` over {} papers ({})\n",
+        texts.len(),
+        from.file_name()
+            .map_or(String::new(), |f| f.to_string_lossy().into_owned())
+    );
+    std::fs::write(out, header + &table).with_context(|| format!("writing {}", out.display()))?;
+    println!("{} papers, {} acronyms", texts.len(), table.lines().count());
     Ok(ExitCode::SUCCESS)
 }
 

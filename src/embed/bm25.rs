@@ -48,7 +48,8 @@ impl Bm25 {
 /// spelling finds a document's: a hyphenated compound also joined
 /// ("multi-modal" → "multimodal", "GPT-2" → "GPT2"), and a name with a
 /// version or year also bare ("AIME24", "AIME2024" → "AIME"; "Qwen2.5" →
-/// "Qwen"). Questions are left as they are, so a question's terms are what
+/// "Qwen"), and the other form of a known acronym ("MCTS" ↔ "Monte Carlo
+/// tree search", [`super::acronyms`]). Questions are left as they are, so a question's terms are what
 /// it says; only documents gain spellings, which a question either uses or
 /// does not.
 pub fn spellings(text: &str) -> String {
@@ -77,6 +78,10 @@ pub fn spellings(text: &str) -> String {
                 extra.push_str(&letters);
             }
         }
+    }
+    for form in super::acronyms::other_forms(text) {
+        extra.push(' ');
+        extra.push_str(&form);
     }
     if extra.is_empty() {
         text.to_string()
@@ -122,6 +127,7 @@ mod tests {
         assert!(has("outperforms it on MATH500, AIME2024, and Omni-math-500", "aime"));
         assert!(has("we red team GPT-2 and GPT-3 models", "GPT2"));
         assert!(has("the Qwen2.5 family", "Qwen"));
+        assert!(has("Agent-R leverages MCTS to build data", "Monte Carlo tree search"));
         // Nothing is invented from short names or plain words.
         assert_eq!(spellings("T5 and o1 on plain text."), "T5 and o1 on plain text.");
     }

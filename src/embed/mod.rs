@@ -4,6 +4,7 @@
 //! Invariant: embedding is CPU-heavy and synchronous for the local model, so
 //! it always runs on the blocking pool, never on an async worker.
 
+pub mod acronyms;
 pub mod bm25;
 pub mod encoder;
 pub mod minilm;
