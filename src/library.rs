@@ -44,6 +44,12 @@ impl<S: PaperStore> Library<S> {
         };
         if let Some(found) = lib.store.meta().await? {
             found.check(&lib.wanted_meta(), &lib.store.describe())?;
+            if found.older_keywords() {
+                tracing::warn!(
+                    library = %lib.store.describe(),
+                    "this library was indexed before the keyword forms paperbot now adds (other spellings, acronyms such as MCTS for Monte Carlo tree search); `paperbot reindex` rebuilds it so keyword search finds them"
+                );
+            }
             lib.store.ensure_indexes().await?;
         }
         Ok(lib)

@@ -53,6 +53,10 @@ pub const SEGMENTS: usize = 8;
 pub const HNSW_EF: usize = 128;
 /// Bumped when the payload or vector layout changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped when the words BM25 indexes for a document gain forms (other
+/// spellings, acronyms: `embed::bm25::spellings`). A library indexed
+/// before still works, with fewer keyword matches, until `reindex`.
+pub const KEYWORD_FORMS: u32 = 1;
 
 /// Recorded with the collection so a library is never queried with vectors
 /// from a different embedder.
@@ -61,6 +65,9 @@ pub struct CollectionMeta {
     pub embedder: String,
     pub dim: usize,
     pub schema_version: u32,
+    /// [`KEYWORD_FORMS`] when the library was indexed (0: before it existed).
+    #[serde(default)]
+    pub keyword_forms: u32,
 }
 
 impl CollectionMeta {
@@ -69,7 +76,14 @@ impl CollectionMeta {
             embedder: embedder.into(),
             dim,
             schema_version: SCHEMA_VERSION,
+            keyword_forms: KEYWORD_FORMS,
         }
+    }
+
+    /// Whether the library's documents lack keyword forms this paperbot
+    /// indexes (worth a `reindex`, not an error).
+    pub fn older_keywords(&self) -> bool {
+        self.keyword_forms < KEYWORD_FORMS
     }
 
     /// Errors unless `wanted` can read and write this collection.
@@ -125,4 +139,21 @@ pub fn text_hash(paper: &Paper, embedder: &str) -> String {
     h.update([0]);
     h.update(paper.embedding_text().as_bytes());
     hex::encode(&h.finalize()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_library_indexed_before_the_keyword_forms_still_opens_and_is_flagged() {
+        let old: CollectionMeta =
+            serde_json::from_str(r#"{"embedder": "minilm", "dim": 384, "schema_version": 1}"#).unwrap();
+        let wanted = CollectionMeta::new("minilm", 384);
+        assert!(old.check(&wanted, "here").is_ok());
+        assert!(old.older_keywords());
+        assert!(!wanted.older_keywords());
+        let written: CollectionMeta = serde_json::from_slice(&serde_json::to_vec(&wanted).unwrap()).unwrap();
+        assert_eq!(written, wanted);
+    }
 }

@@ -257,3 +257,61 @@ fn config_prints_the_effective_settings_and_check_names_the_bad_key() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("DISCORD_TOKEN is not set"), "{err}");
 }
+
+/// A library indexed before the keyword forms paperbot now adds (acronyms,
+/// other spellings) opens with a warning that names the fix; `reindex`
+/// gives it the forms, so a question's long form finds an abstract that
+/// only has the acronym.
+#[test]
+fn a_library_indexed_before_the_acronym_forms_is_told_to_reindex() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let page = tmp.path().join("page.txt");
+    std::fs::write(
+        &page,
+        "Agent-R: Training Language Model Agents to Reflect via Iterative Self-Training\n\n\
+         Agent-R leverages MCTS to construct training data that recover correct trajectories from erroneous ones, \
+         so language agents learn to reflect on the fly in interactive environments.\n\n\
+         Troublemaker Learning for Low-Light Image Enhancement\n\n\
+         Low-light image enhancement restores the color and brightness of underexposed images without paired \
+         training data, using a network trained only on normal-light images.\n",
+    )
+    .unwrap();
+    stdout(&paperbot(&data, &["ingest", page.to_str().unwrap()]));
+    let sparse_top = |data: &Path| {
+        let out = paperbot(
+            data,
+            &[
+                "search",
+                "Monte Carlo tree search for agents",
+                "--mode",
+                "sparse",
+                "--json",
+            ],
+        );
+        let hits: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        (
+            hits[0]["title"].as_str().map(str::to_string),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (top, log) = sparse_top(&data);
+    assert!(top.unwrap().starts_with("Agent-R"), "the acronym's long form finds it");
+    assert!(
+        !log.contains("reindex"),
+        "a library indexed today is not flagged: {log}"
+    );
+
+    // As written by a paperbot before the keyword forms: no `keyword_forms`.
+    let meta = data.join("papers").join("paperbot-collection.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("keyword_forms");
+    std::fs::write(&meta, serde_json::to_vec(&json).unwrap()).unwrap();
+    let (_, log) = sparse_top(&data);
+    assert!(log.contains("paperbot reindex"), "{log}");
+
+    stdout(&paperbot(&data, &["reindex"]));
+    let (top, log) = sparse_top(&data);
+    assert!(top.unwrap().starts_with("Agent-R"));
+    assert!(!log.contains("reindex"), "{log}");
+}
