@@ -143,8 +143,11 @@ impl App {
             out.push("search.min_relevance must be between 0 and 1".into());
         }
         let r = &config.search.relevance;
-        if !(0.0..=1.0).contains(&r.answer_at) || !(0.0..=1.0).contains(&r.include_at) {
-            out.push("search.relevance.answer_at and include_at are probabilities: between 0 and 1".into());
+        if [r.answer_at, r.check_at, r.include_at]
+            .iter()
+            .any(|p| !(0.0..=1.0).contains(p))
+        {
+            out.push("search.relevance.answer_at, check_at and include_at are probabilities: between 0 and 1".into());
         }
         if config.search.k == 0 || config.search.prefetch == 0 {
             out.push("search.k and search.prefetch must be at least 1".into());

@@ -409,14 +409,24 @@ impl<S: PaperStore> Answerer<S> {
         };
         let model = &self.search.relevance;
         let answerable = found.answerable(model) || !carried.is_empty();
+        // Under `answer_at` but at least `check_at`: when the LLM checks
+        // relevance anyway, its verdict decides rather than the cut (a broad
+        // "which papers…" question often lands here); a verdict it cannot
+        // give declines, as without it.
+        let left_to_check = !answerable
+            && self.llm.is_some()
+            && req.history.is_empty()
+            && self.config.screen != screen::ScreenMode::Off
+            && found.relevance >= model.check_at;
         tracing::debug!(
             relevance = found.relevance,
             answer_at = model.answer_at,
+            left_to_check,
             top_cosine = found.top_cosine,
             candidates = found.hits.len(),
             "retrieved"
         );
-        if !answerable || (papers.is_empty() && found.hits.is_empty()) {
+        if (!answerable && !left_to_check) || (papers.is_empty() && found.hits.is_empty()) {
             let nearest = found.hits.into_iter().map(|h| h.stored.paper).collect();
             return Ok(self.not_covered(nearest, on_text));
         }
@@ -443,7 +453,7 @@ impl<S: PaperStore> Answerer<S> {
             return self.extract(question, papers, hedged, on_text).await;
         };
         let (mut screened, mut screen_tokens) = (Screened::NotRun, 0);
-        if req.history.is_empty() && self.config.screen.applies(hedged) {
+        if req.history.is_empty() && (self.config.screen.applies(hedged) || left_to_check) {
             (screened, screen_tokens) = self.screen(llm, question, &papers).await?;
             crate::metrics::metrics().screen(match &screened {
                 Screened::Relevant(_) => "relevant",
@@ -461,6 +471,13 @@ impl<S: PaperStore> Answerer<S> {
                 Screened::Relevant(named) => {
                     papers = screen::named_first(papers, named);
                     hedged = false;
+                }
+                Screened::NotRun | Screened::Unclear if left_to_check => {
+                    tracing::info!("no relevance verdict for a question the library may not answer: declined");
+                    let mut declined = self.not_covered(papers, on_text);
+                    declined.screen = screened;
+                    declined.llm_tokens = screen_tokens;
+                    return Ok(declined);
                 }
                 Screened::NotRun | Screened::Unclear => {}
             }

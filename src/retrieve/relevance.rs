@@ -307,6 +307,11 @@ impl PaperWeights {
 pub struct RelevanceModel {
     /// A question is answered when the question model gives at least this.
     pub answer_at: f32,
+    /// With the LLM's relevance check on (`answer.screen`), a question under
+    /// `answer_at` but at least this is not declined outright: the check
+    /// decides, and a reply it cannot read declines as before. Fitted to
+    /// decline at most 0.5% of answerable questions (`answer_at`: 2%).
+    pub check_at: f32,
     /// A candidate joins an answer's sources when the paper model gives at
     /// least this (the best candidate always does).
     pub include_at: f32,
@@ -342,6 +347,7 @@ impl Default for RelevanceModel {
     fn default() -> Self {
         RelevanceModel {
             answer_at: 0.172,
+            check_at: 0.081,
             include_at: 0.050,
             hedge_at: 0.500,
             question: QuestionWeights {
@@ -409,8 +415,8 @@ impl RelevanceModel {
     /// The model as a `[search.relevance]` section for `paperbot.toml`.
     pub fn to_toml(&self) -> String {
         let mut out = format!(
-            "[search.relevance]\nanswer_at = {:.3}\ninclude_at = {:.3}\nhedge_at = {:.3}\n\n[search.relevance.question]\nbias = {:.3}\n",
-            self.answer_at, self.include_at, self.hedge_at, self.question.bias
+            "[search.relevance]\nanswer_at = {:.3}\ncheck_at = {:.3}\ninclude_at = {:.3}\nhedge_at = {:.3}\n\n[search.relevance.question]\nbias = {:.3}\n",
+            self.answer_at, self.check_at, self.include_at, self.hedge_at, self.question.bias
         );
         for (name, w) in QuestionWeights::NAMES.iter().zip(self.question.weights()) {
             out.push_str(&format!("{name} = {w:.3}\n"));

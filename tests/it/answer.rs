@@ -836,3 +836,63 @@ async fn a_follow_up_is_not_checked_again() {
     assert_eq!(llm.seen().len(), 1);
     assert_ne!(llm.seen()[0].system_prompt(), screen::SYSTEM);
 }
+
+/// A question just under `answer_at` (at least `check_at`) is left to the
+/// LLM's relevance check when it runs: a relevant verdict answers it, NONE
+/// or a reply it cannot read declines it as the cut would have, and without
+/// the check (or under `check_at`) nothing is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_question_just_under_the_cut_is_left_to_the_models_check() {
+    let answerer_with = |llm: &FakeLlm, screen: ScreenMode, check_at: f32| {
+        let mut search = SearchConfig::default();
+        search.relevance.answer_at = 1.0; // under the cut, whatever it is
+        search.relevance.check_at = check_at;
+        let key = Secret::from("sk-test-key".to_string());
+        let client = LlmClient::from_config(&llm_config(Some(llm.base_url())), Some(&key)).unwrap();
+        async move {
+            Answerer::new(
+                library().await,
+                Prompts::builtin().unwrap(),
+                client,
+                AnswerConfig {
+                    screen,
+                    ..AnswerConfig::default()
+                },
+                search,
+            )
+        }
+    };
+    // The check names a paper: answered, from the named paper first.
+    let llm = FakeLlm::start_scripting_checks(vec![
+        Reply::text(&["2"]),
+        Reply::text(&["Reward hacking is studied in [1]."]),
+    ])
+    .await;
+    let a = answerer_with(&llm, ScreenMode::Unsure, 0.0).await;
+    let (result, streamed) = ask(&a, question(REWARD)).await;
+    let answer = result.unwrap();
+    assert!(matches!(answer.kind, AnswerKind::Generated { .. }), "{streamed}");
+    assert_eq!(answer.screen, Screened::Relevant(vec![2]));
+    assert_eq!(llm.seen().len(), 2);
+
+    // NONE, or a reply it cannot read: declined, nothing generated.
+    for reply in ["NONE", "I think the second one, maybe."] {
+        let llm = FakeLlm::start_scripting_checks(vec![Reply::text(&[reply])]).await;
+        let a = answerer_with(&llm, ScreenMode::Always, 0.0).await;
+        let (result, streamed) = ask(&a, question(REWARD)).await;
+        let answer = result.unwrap();
+        assert_eq!(answer.kind, AnswerKind::NotCovered, "{reply}: {streamed}");
+        assert!(streamed.starts_with("I could not find"), "{streamed}");
+        assert_eq!(llm.seen().len(), 1, "only the check was asked");
+        assert!(answer.llm_tokens > 0);
+    }
+
+    // No check configured, or far under the cut: declined without a call.
+    for (screen, check_at) in [(ScreenMode::Off, 0.0), (ScreenMode::Always, 1.0)] {
+        let llm = FakeLlm::start(vec![]).await;
+        let a = answerer_with(&llm, screen, check_at).await;
+        let (result, _) = ask(&a, question(REWARD)).await;
+        assert_eq!(result.unwrap().kind, AnswerKind::NotCovered, "{screen:?}");
+        assert!(llm.seen().is_empty(), "{screen:?}");
+    }
+}

@@ -173,7 +173,9 @@ fn with_a_capable_models_judgements_the_check_declines_near_misses() {
     );
     // The targets.
     assert!(n("offcorpus_declined") >= 0.93 * n("offcorpus"), "{t}");
-    assert!(n("answerable_declined") <= 0.02 * n("answerable"), "{t}");
+    // Under `answer_at` but not under `check_at`, the check decides: fewer
+    // answerable questions are declined than the cut alone declines (2%).
+    assert!(n("answerable_declined") <= 0.005 * n("answerable"), "{t}");
     assert!(n("screen_declined_answerable") <= 0.01 * n("answerable"), "{t}");
 
     // Only when unsure: fewer calls, fewer near misses caught, never fewer

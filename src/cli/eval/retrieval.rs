@@ -253,6 +253,9 @@ impl std::fmt::Display for Decision {
 /// calibration split): declining a question the library answers costs more
 /// than answering from the nearest papers with a clear label.
 const MAX_DECLINED: f64 = 0.02;
+/// The same, for questions the LLM's relevance check also sees
+/// (`check_at`): the check, not this cut, turns the near misses away.
+const MAX_DECLINED_CHECKED: f64 = 0.005;
 /// Gold papers among the candidates that must reach the sources.
 const GOLD_INCLUDED: f64 = 0.98;
 
@@ -265,7 +268,8 @@ const GOLD_INCLUDED: f64 = 0.98;
 ///   `include_at` set as high as keeps [`GOLD_INCLUDED`] of its gold papers;
 /// - the question model is fitted on every library's questions, and
 ///   `answer_at` set as high as declines at most [`MAX_DECLINED`] of the
-///   first library's answerable questions — judged by 5-fold
+///   first library's answerable questions (`check_at`:
+///   [`MAX_DECLINED_CHECKED`]) — judged by 5-fold
 ///   cross-validation (a question asked of two libraries is in the same fold
 ///   in both), so the cut is not set on scores the model was fitted to.
 fn calibrate(start: &RelevanceModel, outcomes: &mut [Outcome], sizes: &[usize]) -> RelevanceModel {
@@ -305,8 +309,12 @@ fn calibrate(start: &RelevanceModel, outcomes: &mut [Outcome], sizes: &[usize]) 
     answerable.sort_by(f32::total_cmp);
     if !answerable.is_empty() {
         // Just under the score of the first answerable question that must pass.
-        let at = ((answerable.len() as f64 * MAX_DECLINED).floor() as usize).min(answerable.len() - 1);
-        model.answer_at = answerable[at] * 0.999;
+        let cut = |share: f64| {
+            let at = ((answerable.len() as f64 * share).floor() as usize).min(answerable.len() - 1);
+            answerable[at] * 0.999
+        };
+        model.answer_at = cut(MAX_DECLINED);
+        model.check_at = cut(MAX_DECLINED_CHECKED);
     }
     model.fit_questions(&questions);
     for o in outcomes.iter_mut() {
