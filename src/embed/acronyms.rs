@@ -7,8 +7,9 @@
 //! same 100,000 arXiv CS abstracts as the field's term frequencies (hidden
 //! `paperbot model acronyms`): every "long form (ACRO)" definition, keeping
 //! acronyms defined at least [`MIN_DEFINITIONS`] times whose commonest long
-//! form is most of them ([`MIN_SHARE`]), so an ambiguous one ("SAM") is left
-//! out unless one meaning dominates the field. A text that defines an
+//! form is most of them ([`MIN_SHARE`]), so an ambiguous one ("TTS":
+//! text-to-speech or test-time scaling) is left out unless one meaning
+//! dominates the field ("SAM": segment anything model). A text that defines an
 //! acronym itself is taken at its word: the table never adds another
 //! meaning for it.
 
