@@ -8,19 +8,35 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use paperbot::app::App;
+use paperbot::ingest::Incoming;
 use paperbot::retrieve;
+use paperbot::sync::Read;
 
 #[derive(clap::Args, Debug)]
 pub struct QuickstartArgs {
-    /// The corpus to ingest
-    #[arg(long, default_value = "corpus/hf-papers-page.txt")]
-    corpus: PathBuf,
+    /// A corpus to ingest instead of the sample one built into paperbot
+    #[arg(long)]
+    corpus: Option<PathBuf>,
     /// The search to show
     #[arg(long, default_value = "which papers find errors in step-by-step math reasoning?")]
     query: String,
     /// The question to answer with citations
     #[arg(long, default_value = "which papers study reward hacking?")]
     question: String,
+}
+
+/// The sample corpus (`corpus/hf-papers-page.txt`, 85 papers of a real
+/// Hugging Face papers page), built in so that `quickstart` works from any
+/// directory and in the container image, not only in a checkout.
+const SAMPLE: &[u8] = include_bytes!("../../corpus/hf-papers-page.txt");
+
+fn sample() -> Read {
+    let outcome = paperbot::sources::page_text::parse(SAMPLE);
+    Read {
+        skipped: outcome.problems.len(),
+        records: outcome.papers.into_iter().map(Incoming::from).collect(),
+        ..Read::default()
+    }
 }
 
 pub async fn run(app: &App, args: QuickstartArgs) -> anyhow::Result<ExitCode> {
@@ -31,9 +47,12 @@ pub async fn run(app: &App, args: QuickstartArgs) -> anyhow::Result<ExitCode> {
     if embed.backend == paperbot::embed::EmbedBackend::Local && !paperbot::embed::model::is_present(&embed.model_dir) {
         super::model::fetch(app).await?;
     }
-    let read = super::ingest::read_sources(app, &[args.corpus.display().to_string()]).await?;
+    let read = match &args.corpus {
+        Some(path) => super::ingest::read_sources(app, &[path.display().to_string()]).await?,
+        None => sample(),
+    };
     if let Some(f) = read.failed.first() {
-        anyhow::bail!("cannot read the sample corpus: {f}");
+        anyhow::bail!("cannot read the corpus: {f}");
     }
     let lib = app.library().await?;
     let pb = super::ingest::progress_bar(read.records.len(), "embedding");

@@ -315,3 +315,25 @@ fn a_library_indexed_before_the_acronym_forms_is_told_to_reindex() {
     assert!(top.unwrap().starts_with("Agent-R"));
     assert!(!log.contains("reindex"), "{log}");
 }
+
+/// The README's first command, as a new user runs it: from a directory
+/// that is no checkout (the sample corpus is built in), no LLM configured.
+#[test]
+fn quickstart_runs_from_any_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    assert!(!tmp.path().join("corpus").exists());
+    let out = stdout(&paperbot(&data, &["quickstart"]));
+    assert!(out.contains("85 new, 0 updated, 0 unchanged, 0 skipped"), "{out}");
+    let (search, ask) = out.split_once("\nask: ").expect("a search, then an answer");
+    assert!(
+        search.contains(" 1. ProcessBench: Identifying Process Errors"),
+        "{search}"
+    );
+    let (answer, sources) = ask.split_once("Sources:").expect("an answer with its sources");
+    assert!(answer.contains("reward hacking") && answer.contains("[1]"), "{answer}");
+    assert!(sources.contains("[1] "), "{sources}");
+    // Run again, it changes nothing and says so.
+    let again = stdout(&paperbot(&data, &["quickstart"]));
+    assert!(again.contains("0 new, 0 updated, 85 unchanged"), "{again}");
+}
