@@ -54,9 +54,10 @@ pub const HNSW_EF: usize = 128;
 /// Bumped when the payload or vector layout changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
 /// Bumped when the words BM25 indexes for a document gain forms (other
-/// spellings, acronyms: `embed::bm25::spellings`). A library indexed
-/// before still works, with fewer keyword matches, until `reindex`.
-pub const KEYWORD_FORMS: u32 = 1;
+/// spellings, acronyms: `embed::bm25::spellings`; 2: acronyms kept from
+/// the stemmer, `embed::bm25::kept_acronyms`). A library indexed before
+/// still works, with fewer keyword matches, until `reindex`.
+pub const KEYWORD_FORMS: u32 = 2;
 
 /// Recorded with the collection so a library is never queried with vectors
 /// from a different embedder.
