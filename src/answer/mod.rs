@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod citations;
+pub mod excerpt;
 pub mod extractive;
 pub mod llm;
 pub mod prompts;
@@ -488,30 +489,65 @@ impl<S: PaperStore> Answerer<S> {
         Ok(answer)
     }
 
-    /// `papers` numbered from 1 as prompts show them, each abstract cut to
-    /// `answer.max_source_tokens`.
-    fn source_docs(&self, papers: &[Paper]) -> Vec<SourceDoc> {
-        papers
+    /// `papers` numbered from 1 as a prompt shows them, and that prompt's
+    /// tokens (`render`): each abstract whole up to `answer.max_source_tokens`
+    /// when they all fit `room`; else each cut to an excerpt of the largest
+    /// allowance that lets every source in ([`excerpt`]); only when even
+    /// [`excerpt::MIN_TOKENS`] each is too much are sources dropped, by rank,
+    /// from the end.
+    fn fit_sources(
+        &self,
+        question: &str,
+        papers: &[Paper],
+        room: usize,
+        render: impl Fn(&[SourceDoc]) -> Result<String, PromptError>,
+    ) -> Result<(Vec<SourceDoc>, usize), PromptError> {
+        let max = self.config.max_source_tokens;
+        let whole: Vec<SourceDoc> = papers
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                let abstract_text = budget::truncate_to_tokens(&p.abstract_text, self.config.max_source_tokens);
-                SourceDoc::new(i + 1, p, &abstract_text)
-            })
-            .collect()
+            .map(|(i, p)| SourceDoc::new(i + 1, p, &budget::truncate_to_tokens(&p.abstract_text, max)))
+            .collect();
+        let tokens = budget::count_tokens(&render(&whole)?);
+        if tokens <= room {
+            return Ok((whole, tokens));
+        }
+        let terms = excerpt::Excerpter::question_terms(&self.lib.bm25, question);
+        let cutters: Vec<excerpt::Excerpter> = papers
+            .iter()
+            .map(|p| excerpt::Excerpter::new(&self.lib.bm25, &terms, &p.abstract_text))
+            .collect();
+        let docs = |allowance: usize| -> Vec<SourceDoc> {
+            papers
+                .iter()
+                .zip(&cutters)
+                .enumerate()
+                .map(|(i, (p, c))| SourceDoc::new(i + 1, p, &c.cut(allowance)))
+                .collect()
+        };
+        let allowance = excerpt::largest_fitting(max, |a| Ok(budget::count_tokens(&render(&docs(a))?) <= room))?;
+        let mut docs = docs(allowance.unwrap_or(excerpt::MIN_TOKENS.min(max)));
+        let (n, tokens) = budget::fit(docs.len(), room, |n| render(&docs[..n]))?;
+        docs.truncate(n);
+        tracing::debug!(
+            offered = papers.len(),
+            given = n,
+            allowance,
+            "sources cut to fit the context budget"
+        );
+        Ok((docs, tokens))
     }
 
     /// The LLM's relevance check over `papers` (see [`screen`]); returns its
     /// verdict and the tokens it cost. It reads the sources the answer would
-    /// be built from, as the answer prompt shows them (whole abstracts up to
-    /// `answer.max_source_tokens`, as many as fit `answer.context_tokens`):
+    /// be built from, as the answer prompt shows them ([`Self::fit_sources`]):
     /// a benchmark named only in an abstract's last sentence still counts.
     async fn screen(&self, llm: &LlmClient, question: &str, papers: &[Paper]) -> Result<(Screened, usize), AskError> {
-        let docs = self.source_docs(papers);
         let system_tokens = budget::count_tokens(screen::SYSTEM);
         let room = self.config.context_tokens.saturating_sub(system_tokens);
-        let (n, tokens) = budget::fit(docs.len(), room, |n| self.prompts.screen(question, &docs[..n]))?;
-        let user = self.prompts.screen(question, &docs[..n])?;
+        let (docs, tokens) = self.fit_sources(question, papers, room, |d| self.prompts.screen(question, d))?;
+        let n = docs.len();
+        let user = self.prompts.screen(question, &docs)?;
         let span = tracing::info_span!("screen", offered = n);
         let completion = match llm
             .stream_chat(screen::SYSTEM, &user, &mut |_| {})
@@ -590,7 +626,6 @@ impl<S: PaperStore> Answerer<S> {
     ) -> Result<Answer, AskError> {
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         let system = self.prompts.system(&today, self.config.max_sentences)?;
-        let docs = self.source_docs(&papers);
         let history: Vec<TurnDoc> = req
             .history
             .iter()
@@ -601,18 +636,16 @@ impl<S: PaperStore> Answerer<S> {
             .collect();
         let system_tokens = budget::count_tokens(&system);
         let room = self.config.context_tokens.saturating_sub(system_tokens);
-        let (n, tokens) = budget::fit(docs.len(), room, |n| {
+        let render = |d: &[SourceDoc]| {
             if history.is_empty() {
-                self.prompts.answer(question, &docs[..n], hedged)
+                self.prompts.answer(question, d, hedged)
             } else {
-                self.prompts.followup(&history, question, &docs[..n])
+                self.prompts.followup(&history, question, d)
             }
-        })?;
-        let user = if history.is_empty() {
-            self.prompts.answer(question, &docs[..n], hedged)?
-        } else {
-            self.prompts.followup(&history, question, &docs[..n])?
         };
+        let (docs, tokens) = self.fit_sources(question, &papers, room, render)?;
+        let n = docs.len();
+        let user = render(&docs)?;
         tracing::debug!(
             sources = n,
             offered = docs.len(),

@@ -473,6 +473,40 @@ async fn a_small_context_budget_drops_whole_sources_by_rank() {
     assert!(tokens <= 1_200, "{tokens} tokens");
 }
 
+/// Between the two: every source still reaches the model, each abstract
+/// cut to the sentences about the question rather than a source dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tight_budget_cuts_abstracts_before_it_drops_a_source() {
+    let llm = FakeLlm::start(vec![Reply::text(&["A [1]."]), Reply::text(&["B [1]."])]).await;
+    let wide = answerer(Some(&llm), |_, a| a.context_tokens = 100_000).await;
+    ask(&wide, question(REWARD)).await.0.unwrap();
+    let whole = llm.seen()[0].user_prompt();
+    assert!(!whole.contains("… "), "whole abstracts: {whole}");
+    let whole_tokens = paperbot::answer::budget::count_tokens(&whole);
+    let budget = whole_tokens * 3 / 4 + paperbot::answer::budget::count_tokens(&llm.seen()[0].system_prompt());
+    let tight = answerer(Some(&llm), |_, a| a.context_tokens = budget).await;
+    ask(&tight, question(REWARD)).await.0.unwrap();
+    let seen = llm.seen();
+    assert!(seen[0].sources().len() >= 4, "{:?}", seen[0].sources());
+    assert_eq!(
+        seen[1].sources(),
+        seen[0].sources(),
+        "the same sources, in the same order"
+    );
+    let cut = seen[1].user_prompt();
+    assert!(cut.contains("… "), "abstracts cut, the cut marked: {cut}");
+    assert!(
+        paperbot::answer::budget::count_tokens(&cut) + paperbot::answer::budget::count_tokens(&seen[1].system_prompt())
+            <= budget
+    );
+    // What is kept is what the question is about.
+    assert_eq!(
+        cut.matches("reward hacking").count(),
+        whole.matches("reward hacking").count(),
+        "{cut}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_mode_quotes_abstract_sentences_each_cited() {
     let a = answerer(None, |_, _| {}).await;

@@ -113,7 +113,7 @@ fn held_out_relevance_and_offline_answers() {
 
 /// The LLM's relevance check (`answer.screen`), with a capable model's
 /// judgements standing in for the model: every source of every check prompt
-/// on the nine fresh sets (`test7`, `test11`…`test18`) was judged blind by
+/// on the twelve fresh sets (`test7`, `test11`…`test21`) was judged blind by
 /// a session reading exactly that prompt (`tests/eval/screen-judged.jsonl`).
 /// The whole answer path runs (real retrieval, the relevance models, the
 /// check prompt, parsing its reply, declining), so a change anywhere in it
@@ -135,6 +135,9 @@ fn with_a_capable_models_judgements_the_check_declines_near_misses() {
         "heldout16",
         "heldout17",
         "heldout18",
+        "heldout19",
+        "heldout20",
+        "heldout21",
     ] {
         questions.push_str(
             &std::fs::read_to_string(crate::support::repo().join(format!("tests/eval/{set}.jsonl"))).unwrap(),
