@@ -102,11 +102,11 @@ pub fn print_hits(hits: &[ScoredPaper], judged: Option<(&[Judged], f32)>, json: 
             .unwrap_or_default();
         match judged_at(i) {
             Some(j) => println!(
-                "{:>2}. {}{date}  [score {:.4}, relevance {:.2}]",
+                "{:>2}. {}{date}  [relevance {:.2}, fused score {:.4}]",
                 i + 1,
                 p.title,
-                h.score,
-                j.probability
+                j.probability,
+                h.score
             ),
             None => println!("{:>2}. {}{date}  [score {:.4}]", i + 1, p.title, h.score),
         }

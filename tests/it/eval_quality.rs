@@ -267,3 +267,28 @@ fn calibrating_with_another_library_keeps_the_first_as_the_anchor() {
         .unwrap();
     assert!(!out.status.success(), "--also needs --calibrate");
 }
+
+/// A search for one acronym the stemmer would make a word ("AIME" → "aim")
+/// finds the two papers that report AIME results first, not papers that
+/// "aim to": BM25 keeps the acronym's own term, and hybrid hits are shown
+/// most likely relevant first rather than in fused order (MiniLM's ranking
+/// for the bare word is noise).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_word_acronym_search_finds_the_papers_that_name_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = crate::support::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
+    let hits = paperbot::retrieve::search(&lib, "AIME", &SearchConfig::default().options(5))
+        .await
+        .unwrap();
+    let titles: Vec<&str> = hits.iter().map(|h| h.stored.paper.title.as_str()).collect();
+    let mut first_two = titles[..2].to_vec();
+    first_two.sort_unstable();
+    assert_eq!(
+        first_two,
+        [
+            "Advancing Language Model Reasoning through Reinforcement Learning and Inference Scaling",
+            "Can 1B LLM Surpass 405B LLM? Rethinking Compute-Optimal Test-Time Scaling",
+        ],
+        "{titles:#?}"
+    );
+}
