@@ -27,7 +27,7 @@ pub const BATCH: usize = 64;
 /// insert (qdrant-edge 0.7 rewalks the list's prefix on every append), so one
 /// segment of 100k papers makes ingest quadratic; optimizing every so often
 /// turns it into indexed segments and starts a fresh one.
-const OPTIMIZE_EVERY: usize = 20_000;
+pub(crate) const OPTIMIZE_EVERY: usize = 20_000;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct IngestCounts {

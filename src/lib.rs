@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod on_demand;
 pub mod ops;
 pub mod paper;
+pub mod reindex;
 pub mod retrieve;
 pub mod retry;
 pub mod secret;

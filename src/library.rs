@@ -35,6 +35,23 @@ impl<S: PaperStore> Library<S> {
         Library::new(store, dense, Arc::new(bm25)).await
     }
 
+    /// The configured embedders over `store`, whatever built the library:
+    /// for `reindex`, which rebuilds what does not match.
+    pub async fn open_to_rebuild(
+        store: S,
+        embed: &EmbedConfig,
+        api_key: Option<&Secret>,
+    ) -> Result<Library<S>, LibraryError> {
+        let dense = DenseEmbedder::from_config(embed, api_key).await?;
+        let bm25 = Bm25::new(embed.bm25_avg_len).map_err(LibraryError::Bm25)?;
+        Ok(Library {
+            store,
+            dense,
+            bm25: Arc::new(bm25),
+            sentences: SentenceVectors::default(),
+        })
+    }
+
     pub async fn new(store: S, dense: DenseEmbedder, bm25: Arc<Bm25>) -> Result<Library<S>, LibraryError> {
         let lib = Library {
             store,
@@ -47,7 +64,7 @@ impl<S: PaperStore> Library<S> {
             if found.older_keywords() {
                 tracing::warn!(
                     library = %lib.store.describe(),
-                    "this library was indexed before the keyword forms paperbot now adds (other spellings, acronyms such as MCTS for Monte Carlo tree search, AIME kept apart from \"aim\"); `paperbot reindex` rebuilds it so keyword search finds them"
+                    "this library was indexed before the keyword forms paperbot now adds (other spellings, acronyms such as MCTS for Monte Carlo tree search, AIME kept apart from \"aim\"); `paperbot reindex` adds them (in place, without re-embedding) so keyword search finds them"
                 );
             }
             lib.store.ensure_indexes().await?;

@@ -75,8 +75,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Write every paper as JSONL (re-import with `ingest`)
     Export(export::ExportArgs),
-    /// Rebuild the library with the configured embedder (keeps every paper)
-    Reindex,
+    /// Rebuild the library's index for this paperbot (keeps every paper)
+    Reindex(ingest::ReindexArgs),
     /// Benchmarks that print a table (ratios to a baseline measured in the same run)
     Bench {
         #[command(subcommand)]
@@ -133,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Eval(a) => eval::run(&app, a).await,
         Command::Stats(a) => stats::run(&app, a).await,
         Command::Export(a) => export::run(&app, a).await,
-        Command::Reindex => ingest::reindex(&app).await,
+        Command::Reindex(a) => ingest::reindex(&app, a).await,
         Command::Bench { what } => bench::run(&app, what).await,
         Command::Model { action } => model::run(&app, action).await,
         Command::Quickstart(a) => quickstart::run(&app, a).await,

@@ -16,9 +16,10 @@ use qdrant_edge::{
     EdgeOptimizersConfig, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition,
     FieldIndexOperations, Filter, Fusion, HasIdCondition, JsonPath, Match, MatchAny, MatchText, Modifier, NamedQuery,
     OrderBy, OrderByInterface, PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, PointId,
-    PointInsertOperations, PointOperations, PointStruct, Prefetch, QuantizationConfig, QuantizationSearchParams,
-    QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest, SearchParams, SparseVector, TextIndexParams,
-    TokenizerType, UpdateOperation, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
+    PointInsertOperations, PointOperations, PointStruct, PointVectorsPersisted, Prefetch, QuantizationConfig,
+    QuantizationSearchParams, QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest, SearchParams, SparseVector,
+    TextIndexParams, TokenizerType, UpdateOperation, UpdateVectorsOp, VectorInternal, VectorOperations,
+    VectorPersisted, VectorStructInternal, VectorStructPersisted, Vectors, WithPayloadInterface, WithVector,
 };
 
 use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
@@ -339,6 +340,13 @@ fn payload_of(p: Option<qdrant_edge::Payload>) -> StoreResult<StoredPaper> {
     schema::from_payload(map)
 }
 
+/// Replaces the meta file whole (written aside, then renamed over it).
+fn write_meta(dir: &Path, json: &[u8]) -> StoreResult<()> {
+    let tmp = dir.join(format!("{META_FILE}.tmp"));
+    std::fs::write(&tmp, json).map_err(|e| StoreError::backend("writing meta", e))?;
+    std::fs::rename(&tmp, dir.join(META_FILE)).map_err(|e| StoreError::backend("writing meta", e))
+}
+
 fn vectors_of(v: Option<VectorStructInternal>) -> Option<PaperVectors> {
     let VectorStructInternal::Named(mut named) = v? else {
         return None;
@@ -420,9 +428,7 @@ impl PaperStore for EdgeStore {
                 .update(title_index())
                 .map_err(|e| StoreError::backend("indexing titles", e))?;
             // The meta file is written last: its presence means "complete".
-            let tmp = dir.join(format!("{META_FILE}.tmp"));
-            std::fs::write(&tmp, &meta_json).map_err(|e| StoreError::backend("writing meta", e))?;
-            std::fs::rename(&tmp, dir.join(META_FILE)).map_err(|e| StoreError::backend("writing meta", e))?;
+            write_meta(&dir, &meta_json)?;
             Ok(shard)
         })
         .await
@@ -503,6 +509,48 @@ impl PaperStore for EdgeStore {
             })
             .await?;
         Ok(records.pop().and_then(|r| vectors_of(r.vector)))
+    }
+
+    async fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> StoreResult<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let points = points
+            .into_iter()
+            .map(|(id, v)| PointVectorsPersisted {
+                id: point_id(&id),
+                vector: VectorStructPersisted::Named(
+                    [(SPARSE.to_string(), VectorPersisted::Sparse(sparse(&v)))].into(),
+                ),
+            })
+            .collect();
+        self.with_shard("update keywords", Access::Change, move |s| {
+            s.update(UpdateOperation::VectorOperation(VectorOperations::UpdateVectors(
+                UpdateVectorsOp {
+                    points,
+                    update_filter: None,
+                },
+            )))
+        })
+        .await
+    }
+
+    async fn set_meta(&self, meta: &CollectionMeta) -> StoreResult<()> {
+        if self.meta().await?.is_none() {
+            return Err(StoreError::backend(
+                "recording the library's meta",
+                "no library to record it on",
+            ));
+        }
+        let json = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::backend("meta", e))?;
+        let dir = self.dir.clone();
+        let lock = self.write_lock.clone();
+        tokio::task::spawn_blocking(move || {
+            let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+            write_meta(&dir, &json)
+        })
+        .await
+        .map_err(|e| StoreError::backend("writing meta", e))?
     }
 
     async fn count(&self) -> StoreResult<u64> {

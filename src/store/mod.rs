@@ -222,6 +222,14 @@ pub trait PaperStore: Send + Sync {
     /// The stored vectors of one paper.
     fn vectors(&self, id: &PaperId) -> impl Future<Output = StoreResult<Option<PaperVectors>>> + Send;
 
+    /// Replaces the BM25 vectors of stored papers and nothing else (their
+    /// dense vectors and payload stay): `reindex` after the keyword forms
+    /// change re-derives these without re-embedding anything.
+    fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Records `meta` on the existing collection (after an in-place reindex).
+    fn set_meta(&self, meta: &CollectionMeta) -> impl Future<Output = StoreResult<()>> + Send;
+
     fn count(&self) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// One page of a full scan in point-id order.
@@ -381,6 +389,12 @@ impl PaperStore for AnyStore {
     }
     async fn vectors(&self, id: &PaperId) -> StoreResult<Option<PaperVectors>> {
         delegate!(self, s => s.vectors(id).await)
+    }
+    async fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> StoreResult<()> {
+        delegate!(self, s => s.update_keywords(points).await)
+    }
+    async fn set_meta(&self, meta: &CollectionMeta) -> StoreResult<()> {
+        delegate!(self, s => s.set_meta(meta).await)
     }
     async fn count(&self) -> StoreResult<u64> {
         delegate!(self, s => s.count().await)

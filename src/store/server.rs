@@ -8,11 +8,12 @@ use std::time::Duration;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
     DeleteCollectionBuilder, DeletePointsBuilder, Direction, Distance, FieldType, Filter, GetPointsBuilder, Modifier,
-    NamedVectors, OrderByBuilder, PointId, PointStruct, PrefetchQueryBuilder, QuantizationSearchParamsBuilder,
-    QuantizationType, Query, QueryPointsBuilder, Rrf, ScalarQuantizationBuilder, ScrollPointsBuilder,
-    SearchParamsBuilder, SparseIndexConfigBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
-    TextIndexParams, TokenizerType, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
-    VectorsConfigBuilder, point_id::PointIdOptions, vector_output::Vector as OutVector, vectors_output::VectorsOptions,
+    NamedVectors, OrderByBuilder, PointId, PointStruct, PointVectors, PrefetchQueryBuilder,
+    QuantizationSearchParamsBuilder, QuantizationType, Query, QueryPointsBuilder, Rrf, ScalarQuantizationBuilder,
+    ScrollPointsBuilder, SearchParamsBuilder, SparseIndexConfigBuilder, SparseVectorParamsBuilder,
+    SparseVectorsConfigBuilder, TextIndexParams, TokenizerType, UpdateCollectionBuilder, UpdatePointVectorsBuilder,
+    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
+    vector_output::Vector as OutVector, vectors_output::VectorsOptions,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use tracing::Instrument;
@@ -394,6 +395,42 @@ impl PaperStore for ServerStore {
             }
         }
         Ok(dense.map(|dense| PaperVectors { dense, sparse }))
+    }
+
+    async fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> StoreResult<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let n = points.len();
+        let points: Vec<PointVectors> = points
+            .into_iter()
+            .map(|(id, v)| PointVectors {
+                id: Some(point_id(&id)),
+                vectors: Some(
+                    NamedVectors::default()
+                        .add_vector(SPARSE, Vector::new_sparse(v.indices, v.values))
+                        .into(),
+                ),
+            })
+            .collect();
+        self.client
+            .update_vectors(UpdatePointVectorsBuilder::new(self.name(), points).wait(true))
+            .instrument(tracing::debug_span!("qdrant_update_vectors", n))
+            .await
+            .map_err(|e| self.err("update_vectors", e))?;
+        Ok(())
+    }
+
+    async fn set_meta(&self, meta: &CollectionMeta) -> StoreResult<()> {
+        let metadata: HashMap<String, serde_json::Value> = HashMap::from([(
+            "paperbot".to_string(),
+            serde_json::to_value(meta).map_err(|e| StoreError::backend("meta", e))?,
+        )]);
+        self.client
+            .update_collection(UpdateCollectionBuilder::new(self.name()).metadata(metadata))
+            .await
+            .map_err(|e| self.err("update_collection", e))?;
+        Ok(())
     }
 
     async fn count(&self) -> StoreResult<u64> {

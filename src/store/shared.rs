@@ -24,8 +24,8 @@ use tokio::net::{UnixListener, UnixStream};
 use super::edge::EdgeStore;
 use super::state::StateStore;
 use super::{
-    CollectionMeta, Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchRequest, StoreError, StoreResult,
-    StoredPaper,
+    CollectionMeta, Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchRequest, SparseVec, StoreError,
+    StoreResult, StoredPaper,
 };
 use crate::paper::PaperId;
 
@@ -44,6 +44,8 @@ enum Request {
     Upsert(Vec<PaperPoint>),
     Get(Vec<PaperId>),
     Vectors(PaperId),
+    UpdateKeywords(Vec<(PaperId, SparseVec)>),
+    SetMeta(CollectionMeta),
     Count,
     Summary,
     ScrollEnteredSince {
@@ -321,6 +323,8 @@ async fn handle(s: &EdgeStore, req: Request) -> serde_json::Result<Vec<u8>> {
         Request::Upsert(points) => reply(s.upsert(points).await),
         Request::Get(ids) => reply(s.get(&ids).await),
         Request::Vectors(id) => reply(s.vectors(&id).await),
+        Request::UpdateKeywords(points) => reply(s.update_keywords(points).await),
+        Request::SetMeta(meta) => reply(s.set_meta(&meta).await),
         Request::Count => reply(s.count().await),
         Request::Summary => reply(s.summary().await),
         Request::ScrollEnteredSince { since, from, limit } => reply(s.scroll_entered_since(since, from, limit).await),
@@ -399,6 +403,23 @@ impl PaperStore for SharedEdge {
     async fn vectors(&self, id: &PaperId) -> StoreResult<Option<PaperVectors>> {
         self.run(Request::Vectors(id.clone()), |s| async move { s.vectors(id).await })
             .await
+    }
+
+    async fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> StoreResult<()> {
+        let local = points.clone();
+        self.run(Request::UpdateKeywords(points), |s| {
+            let points = local.clone();
+            async move { s.update_keywords(points).await }
+        })
+        .await
+    }
+
+    async fn set_meta(&self, meta: &CollectionMeta) -> StoreResult<()> {
+        self.run(
+            Request::SetMeta(meta.clone()),
+            |s| async move { s.set_meta(meta).await },
+        )
+        .await
     }
 
     async fn count(&self) -> StoreResult<u64> {

@@ -261,10 +261,12 @@ fn config_prints_the_effective_settings_and_check_names_the_bad_key() {
 
 /// A library indexed before the keyword forms paperbot now adds (acronyms,
 /// other spellings) opens with a warning that names the fix; `reindex`
-/// gives it the forms, so a question's long form finds an abstract that
-/// only has the acronym.
+/// re-derives its keyword vectors in place (the dense vectors stay, nothing
+/// is re-embedded), so a question's long form finds an abstract that only
+/// has the acronym; `reindex --full` re-embeds too, after a backup.
 #[test]
 fn a_library_indexed_before_the_acronym_forms_is_told_to_reindex() {
+    use paperbot::store::{PaperStore, SparseVec};
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let page = tmp.path().join("page.txt");
@@ -303,18 +305,68 @@ fn a_library_indexed_before_the_acronym_forms_is_told_to_reindex() {
         "a library indexed today is not flagged: {log}"
     );
 
-    // As written by a paperbot before the keyword forms: no `keyword_forms`.
+    // As a paperbot before the keyword forms left it: other keyword
+    // vectors, and no `keyword_forms` in the meta.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dense_before = rt.block_on(async {
+        let store = paperbot::store::edge::EdgeStore::open(&data).unwrap();
+        let papers = paperbot::store::all(&store).await.unwrap();
+        let old = papers
+            .iter()
+            .map(|s| {
+                (
+                    s.paper.id.clone(),
+                    SparseVec {
+                        indices: vec![1],
+                        values: vec![1.0],
+                    },
+                )
+            })
+            .collect();
+        store.update_keywords(old).await.unwrap();
+        store.flush().await.unwrap();
+        let mut dense = Vec::new();
+        for s in &papers {
+            dense.push(store.vectors(&s.paper.id).await.unwrap().unwrap().dense);
+        }
+        (papers, dense)
+    });
     let meta = data.join("papers").join("paperbot-collection.json");
     let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
     json.as_object_mut().unwrap().remove("keyword_forms");
     std::fs::write(&meta, serde_json::to_vec(&json).unwrap()).unwrap();
-    let (_, log) = sparse_top(&data);
+    let (top, log) = sparse_top(&data);
+    assert_eq!(top, None, "the old keywords do not have the long form");
     assert!(log.contains("paperbot reindex"), "{log}");
 
-    stdout(&paperbot(&data, &["reindex"]));
+    let out = paperbot(&data, &["reindex"]);
+    assert!(stdout(&out).contains("reindexed 2 papers") && stdout(&out).contains("in place"));
     let (top, log) = sparse_top(&data);
     assert!(top.unwrap().starts_with("Agent-R"));
     assert!(!log.contains("reindex"), "{log}");
+    rt.block_on(async {
+        let store = paperbot::store::edge::EdgeStore::open(&data).unwrap();
+        let (papers, dense) = &dense_before;
+        assert_eq!(&paperbot::store::all(&store).await.unwrap(), papers, "payload kept");
+        for (s, d) in papers.iter().zip(dense) {
+            assert_eq!(
+                &store.vectors(&s.paper.id).await.unwrap().unwrap().dense,
+                d,
+                "not re-embedded"
+            );
+        }
+    });
+
+    let out = paperbot(&data, &["reindex", "--full"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("saved 2 papers"),
+        "a backup first"
+    );
+    assert!(stdout(&out).contains("2 new"), "{}", stdout(&out));
+    assert!(sparse_top(&data).0.unwrap().starts_with("Agent-R"));
 }
 
 /// The README's first command, as a new user runs it: from a directory

@@ -254,6 +254,49 @@ async fn suite<S: PaperStore>(store: &S) {
     );
     store.ensure_indexes().await.unwrap();
 
+    // Keyword vectors are replaced in place; dense vectors and payload stay.
+    let before = store.get(&ids).await.unwrap();
+    store
+        .update_keywords(vec![(
+            ids[0].clone(),
+            SparseVec {
+                indices: vec![555],
+                values: vec![2.0],
+            },
+        )])
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    let v = store.vectors(&ids[0]).await.unwrap().expect("vectors");
+    assert_eq!((v.sparse.indices, v.sparse.values), (vec![555], vec![2.0]));
+    let cos: f32 = v.dense.iter().zip(unit(1)).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.999, "the dense vector is kept, cos {cos}");
+    assert_eq!(store.get(&ids).await.unwrap(), before, "payload untouched");
+    let term = |t: u32| SparseVec {
+        indices: vec![t],
+        values: vec![1.0],
+    };
+    let hits = store
+        .search(request(unit(1), term(555), SearchMode::Sparse))
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|h| &h.stored.paper.id).collect::<Vec<_>>(),
+        vec![&ids[0]]
+    );
+    let hits = store
+        .search(request(unit(1), term(101), SearchMode::Sparse))
+        .await
+        .unwrap();
+    assert!(hits.is_empty(), "the old keywords are gone");
+    // The meta is rewritten whole.
+    let mut older = meta.clone();
+    older.keyword_forms = 0;
+    store.set_meta(&older).await.unwrap();
+    assert_eq!(store.meta().await.unwrap(), Some(older));
+    store.set_meta(&meta).await.unwrap();
+    assert_eq!(store.meta().await.unwrap(), Some(meta.clone()));
+
     // A library built by another embedder is refused with the fix named.
     let other = CollectionMeta::new("other-embedder", 16);
     let err = store
