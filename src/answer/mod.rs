@@ -443,15 +443,19 @@ impl<S: PaperStore> Answerer<S> {
             .map(|(i, (hit, j))| (if i == 0 { f32::INFINITY } else { j.probability }, hit.stored.paper))
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (_, paper) in ranked {
+        // Which sources an offline answer quotes: the papers carried from
+        // earlier turns and those likely relevant (`extractive::LIST_AT`).
+        let mut likely = vec![true; papers.len()];
+        for (p, paper) in ranked {
             if papers.len() < most && !papers.iter().any(|p| p.id == paper.id) {
                 papers.push(paper);
+                likely.push(p >= extractive::LIST_AT);
             }
         }
 
         let mut hedged = carried.is_empty() && found.relevance < model.hedge_at;
         let Some(llm) = &self.llm else {
-            return self.extract(question, papers, hedged, on_text).await;
+            return self.extract(question, papers, &likely, hedged, on_text).await;
         };
         let (mut screened, mut screen_tokens) = (Screened::NotRun, 0);
         if req.history.is_empty() && (self.config.screen.applies(hedged) || left_to_check) {
@@ -778,11 +782,12 @@ impl<S: PaperStore> Answerer<S> {
         &self,
         question: &str,
         papers: Vec<Paper>,
+        likely: &[bool],
         hedged: bool,
         on_text: &mut Sink<'_>,
     ) -> Result<Answer, AskError> {
         let top: Vec<&Paper> = papers.iter().collect();
-        let quotes = extractive::select(&self.lib.dense, &self.lib.sentences, question, &top)
+        let quotes = extractive::select(&self.lib.dense, &self.lib.sentences, question, &top, likely)
             .await
             .map_err(LibraryError::from)?;
         let mut order: Vec<usize> = Vec::new();

@@ -531,6 +531,62 @@ async fn offline_mode_quotes_abstract_sentences_each_cited() {
     assert!(lines.iter().all(|l| l.to_lowercase().contains("reward")), "{lines:?}");
 }
 
+/// Offline, a "which papers…" question quotes every source the paper model
+/// finds likely relevant (here more than the eight quotes an answer used to
+/// stop at), and a question about one paper quotes no unlikely one.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_answers_quote_every_likely_source_and_no_unlikely_one() {
+    use paperbot::answer::extractive::LIST_AT;
+    let a = answerer(None, |_, _| {}).await;
+    let likely = |q: &'static str| {
+        let a = &a;
+        async move {
+            let opts = a.search_config().options(paperbot::retrieve::relevance::CANDIDATES);
+            let found = paperbot::retrieve::search_with_relevance(a.library(), q, &opts)
+                .await
+                .unwrap();
+            let mut titles: Vec<String> = found
+                .hits
+                .iter()
+                .zip(&found.judged)
+                .enumerate()
+                .filter(|(i, (_, j))| *i == 0 || j.probability >= LIST_AT)
+                .map(|(_, (h, _))| h.stored.paper.title.clone())
+                .collect();
+            titles.sort();
+            titles
+        }
+    };
+    let cited = |answer: &Answer| {
+        let mut t: Vec<String> = answer.citations.iter().map(|c| c.paper.title.clone()).collect();
+        t.sort();
+        t
+    };
+
+    let many = "which papers study process reward models or step-level verification of reasoning?";
+    let answer = ask(&a, question(many)).await.0.unwrap();
+    let want = likely(many).await;
+    assert!(want.len() > 8, "{want:?}");
+    assert_eq!(cited(&answer), want);
+    for line in answer.text.lines() {
+        let (sentence, n) = line.strip_prefix("- ").unwrap().rsplit_once(" [").unwrap();
+        let n: u32 = n.trim_end_matches(']').parse().unwrap();
+        let paper = &answer.citations.iter().find(|c| c.n == n).unwrap().paper;
+        assert!(
+            paper.abstract_text.contains(sentence),
+            "`{sentence}` is quoted from [{n}]"
+        );
+    }
+
+    let one = "how can you brighten underexposed photos without collecting paired dark/normal images?";
+    let answer = ask(&a, question(one)).await.0.unwrap();
+    assert_eq!(
+        cited(&answer),
+        vec!["Troublemaker Learning for Low-Light Image Enhancement".to_string()]
+    );
+    assert_eq!(cited(&answer), likely(one).await);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn questions_are_checked_before_anything_runs() {
     let a = answerer(None, |_, _| {}).await;
