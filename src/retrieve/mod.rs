@@ -191,11 +191,20 @@ pub async fn search_with_relevance<S: PaperStore>(
         // The question itself is judged on the fused candidates only.
         let fused = hits.len();
         if opts.mode == SearchMode::Hybrid {
+            // Scored as fusion would have scored them (not with BM25's own
+            // scale, which a user would read as a fused score).
+            let position = |list: &[ScoredPaper], id: &PaperId| list.iter().position(|h| h.stored.paper.id == *id);
             let from_bm25: Vec<ScoredPaper> = sparse_ranked
                 .iter()
                 .take(relevance::BM25_CANDIDATES)
                 .filter(|s| !hits.iter().any(|h| h.stored.paper.id == s.stored.paper.id))
-                .cloned()
+                .map(|s| ScoredPaper {
+                    score: fused_score([
+                        position(&dense_ranked, &s.stored.paper.id),
+                        position(&sparse_ranked, &s.stored.paper.id),
+                    ]),
+                    ..s.clone()
+                })
                 .collect();
             hits.extend(from_bm25);
         }
@@ -234,6 +243,18 @@ pub async fn search_with_relevance<S: PaperStore>(
     }
     .instrument(span)
     .await
+}
+
+/// The score reciprocal rank fusion gives a paper at these 0-based
+/// positions in the dense and BM25 rankings (Qdrant's `position_score`,
+/// with [`RRF_K`](crate::store::schema::RRF_K) and the fusion weights).
+fn fused_score(positions: [Option<usize>; 2]) -> f32 {
+    use crate::store::schema::{RRF_K, RRF_WEIGHTS};
+    positions
+        .iter()
+        .zip(RRF_WEIGHTS)
+        .filter_map(|(p, w)| p.map(|p| 1.0 / ((p + 1) as f32 / w + RRF_K as f32 - 1.0)))
+        .sum()
 }
 
 /// The evidence for each hit and the model's verdict on it, and the rarest

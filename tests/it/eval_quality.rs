@@ -291,4 +291,23 @@ async fn a_one_word_acronym_search_finds_the_papers_that_name_it() {
         ],
         "{titles:#?}"
     );
+    // Every candidate is scored on fusion's scale, BM25's own best too (a
+    // raw BM25 score of 20 read as a fused score in `search`'s output).
+    let all = paperbot::retrieve::search_with_relevance(
+        &lib,
+        "which papers use Monte Carlo tree search?",
+        &SearchConfig::default().options(paperbot::retrieve::relevance::CANDIDATES),
+    )
+    .await
+    .unwrap();
+    assert!(all.hits.len() > paperbot::retrieve::relevance::CANDIDATES);
+    let most = paperbot::store::schema::RRF_WEIGHTS.iter().sum::<f32>() / paperbot::store::schema::RRF_K as f32;
+    for h in &all.hits {
+        assert!(
+            h.score > 0.0 && h.score <= most,
+            "{} scored {}",
+            h.stored.paper.title,
+            h.score
+        );
+    }
 }
