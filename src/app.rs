@@ -190,6 +190,15 @@ impl App {
                 crate::sync::run_loop(bot.answerer.library(), &fetcher, &sync, stop).await;
             });
         }
+        // One process of a deployment that splits the shards does it.
+        if self.config.discord.shard_first == 0 {
+            let (bot, stop) = (bot.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                if let Err(e) = crate::reindex::upgrade(bot.answerer.library(), &stop).await {
+                    tracing::warn!(error = %e, "re-deriving keyword vectors failed; `paperbot reindex` retries");
+                }
+            });
+        }
         if let Some(addr) = &self.config.ops.listen {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await

@@ -64,7 +64,7 @@ impl<S: PaperStore> Library<S> {
             if found.older_keywords() {
                 tracing::warn!(
                     library = %lib.store.describe(),
-                    "this library was indexed before the keyword forms paperbot now adds (other spellings, acronyms such as MCTS for Monte Carlo tree search, AIME kept apart from \"aim\"); `paperbot reindex` adds them (in place, without re-embedding) so keyword search finds them"
+                    "this library was indexed before the keyword forms paperbot now adds (other spellings, acronyms such as MCTS for Monte Carlo tree search, AIME kept apart from \"aim\"); `paperbot reindex` adds them (in place, without re-embedding; `paperbot serve` does it by itself) so keyword search finds them"
                 );
             }
             lib.store.ensure_indexes().await?;

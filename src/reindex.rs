@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ingest::OPTIMIZE_EVERY;
 use crate::library::{Library, LibraryError};
-use crate::store::{PaperStore, SparseVec};
+use crate::store::{KeywordVector, PaperStore};
 
 /// Papers read and rewritten per store round trip.
 const PAGE: usize = 256;
@@ -50,12 +50,13 @@ pub async fn keywords<S: PaperStore>(
         let page = lib.store.scroll(from, PAGE).await?;
         let (n, next) = (page.papers.len(), page.next);
         let bm25 = lib.bm25.clone();
-        let points: Vec<(_, SparseVec)> = tokio::task::spawn_blocking(move || {
+        let points: Vec<KeywordVector> = tokio::task::spawn_blocking(move || {
             page.papers
                 .into_iter()
-                .map(|s| {
-                    let v = bm25.document(&s.paper.embedding_text());
-                    (s.paper.id, v)
+                .map(|s| KeywordVector {
+                    sparse: bm25.document(&s.paper.embedding_text()),
+                    id: s.paper.id,
+                    text_hash: s.text_hash,
                 })
                 .collect()
         })
@@ -82,4 +83,28 @@ pub async fn keywords<S: PaperStore>(
         lib.store.set_meta(&lib.wanted_meta()).await?;
     }
     Ok(outcome)
+}
+
+/// [`keywords`] for a library indexed before the current keyword forms, and
+/// nothing for one that is not: `serve` runs it in the background at start,
+/// so a bot upgraded in place needs no `paperbot reindex` (it answers
+/// meanwhile, each paper with its old keyword vector or its new one).
+pub async fn upgrade<S: PaperStore>(
+    lib: &Library<S>,
+    stop: &CancellationToken,
+) -> Result<Option<KeywordsOutcome>, LibraryError> {
+    match lib.store.meta().await? {
+        Some(meta) if meta.older_keywords() && meta.check(&lib.wanted_meta(), "").is_ok() => {}
+        _ => return Ok(None),
+    }
+    let started = std::time::Instant::now();
+    tracing::info!("re-deriving the library's keyword vectors for this paperbot's keyword forms, in the background");
+    let outcome = keywords(lib, &ProgressBar::hidden(), stop).await?;
+    tracing::info!(
+        papers = outcome.done,
+        interrupted = outcome.interrupted,
+        seconds = started.elapsed().as_secs(),
+        "keyword vectors re-derived"
+    );
+    Ok(Some(outcome))
 }

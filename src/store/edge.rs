@@ -22,11 +22,11 @@ use qdrant_edge::{
     VectorPersisted, VectorStructInternal, VectorStructPersisted, Vectors, WithPayloadInterface, WithVector,
 };
 
-use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
+use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE, TEXT_HASH};
 use super::state::{self, STATE_VECTOR, StateStore};
 use super::{
-    Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest, SparseVec,
-    StoreError, StoreResult, StoredPaper,
+    KeywordVector, Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest,
+    SparseVec, StoreError, StoreResult, StoredPaper,
 };
 use crate::paper::PaperId;
 
@@ -511,16 +511,21 @@ impl PaperStore for EdgeStore {
         Ok(records.pop().and_then(|r| vectors_of(r.vector)))
     }
 
-    async fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> StoreResult<()> {
+    async fn update_keywords(&self, points: Vec<KeywordVector>) -> StoreResult<()> {
         if points.is_empty() {
             return Ok(());
         }
+        let hashes = AnyVariants::Strings(points.iter().map(|p| p.text_hash.as_str().into()).collect());
+        let unchanged = Filter::new_must(Condition::Field(FieldCondition::new_match(
+            JsonPath::try_from(TEXT_HASH).expect("static path"),
+            Match::Any(MatchAny { any: hashes }),
+        )));
         let points = points
             .into_iter()
-            .map(|(id, v)| PointVectorsPersisted {
-                id: point_id(&id),
+            .map(|p| PointVectorsPersisted {
+                id: point_id(&p.id),
                 vector: VectorStructPersisted::Named(
-                    [(SPARSE.to_string(), VectorPersisted::Sparse(sparse(&v)))].into(),
+                    [(SPARSE.to_string(), VectorPersisted::Sparse(sparse(&p.sparse)))].into(),
                 ),
             })
             .collect();
@@ -528,7 +533,7 @@ impl PaperStore for EdgeStore {
             s.update(UpdateOperation::VectorOperation(VectorOperations::UpdateVectors(
                 UpdateVectorsOp {
                     points,
-                    update_filter: None,
+                    update_filter: Some(unchanged),
                 },
             )))
         })

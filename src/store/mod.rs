@@ -86,6 +86,15 @@ pub struct StoredPaper {
     pub text_hash: String,
 }
 
+/// A paper's new keyword (BM25) vector, derived from the text whose
+/// [`StoredPaper::text_hash`] it carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeywordVector {
+    pub id: PaperId,
+    pub text_hash: String,
+    pub sparse: SparseVec,
+}
+
 /// Vectors stored with a paper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaperVectors {
@@ -224,8 +233,10 @@ pub trait PaperStore: Send + Sync {
 
     /// Replaces the BM25 vectors of stored papers and nothing else (their
     /// dense vectors and payload stay): `reindex` after the keyword forms
-    /// change re-derives these without re-embedding anything.
-    fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// change re-derives these without re-embedding anything. A paper whose
+    /// stored `text_hash` is none of the batch's (re-worded by an ingest
+    /// since its text was read) is left as it is.
+    fn update_keywords(&self, points: Vec<KeywordVector>) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Records `meta` on the existing collection (after an in-place reindex).
     fn set_meta(&self, meta: &CollectionMeta) -> impl Future<Output = StoreResult<()>> + Send;
@@ -390,7 +401,7 @@ impl PaperStore for AnyStore {
     async fn vectors(&self, id: &PaperId) -> StoreResult<Option<PaperVectors>> {
         delegate!(self, s => s.vectors(id).await)
     }
-    async fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> StoreResult<()> {
+    async fn update_keywords(&self, points: Vec<KeywordVector>) -> StoreResult<()> {
         delegate!(self, s => s.update_keywords(points).await)
     }
     async fn set_meta(&self, meta: &CollectionMeta) -> StoreResult<()> {

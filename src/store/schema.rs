@@ -22,6 +22,9 @@ pub const FIRST_SEEN: &str = "first_seen";
 /// prefix tokenizer, lowercased): finding a paper by title and title
 /// autocomplete answer from it, not from a scan.
 pub const TITLE: &str = "title";
+/// The hash of what the embedders saw ([`text_hash`]): a keyword vector
+/// replaced in place is written only while the paper still has it.
+pub const TEXT_HASH: &str = "text_hash";
 /// Longest word prefix the title index holds (query words are cut to it).
 pub const TITLE_MAX_TOKEN: usize = 20;
 /// Reciprocal rank fusion constant, the same on both backends.

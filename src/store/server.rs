@@ -21,8 +21,8 @@ use tracing::Instrument;
 use super::schema::{self, CollectionMeta, DENSE, HNSW_EF, SPARSE};
 use super::state::{self, STATE_VECTOR, StateStore};
 use super::{
-    Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest, SparseVec,
-    StoreError, StoreResult, StoredPaper,
+    KeywordVector, Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchFilter, SearchMode, SearchRequest,
+    SparseVec, StoreError, StoreResult, StoredPaper,
 };
 use crate::paper::PaperId;
 use crate::secret::Secret;
@@ -397,24 +397,29 @@ impl PaperStore for ServerStore {
         Ok(dense.map(|dense| PaperVectors { dense, sparse }))
     }
 
-    async fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> StoreResult<()> {
+    async fn update_keywords(&self, points: Vec<KeywordVector>) -> StoreResult<()> {
         if points.is_empty() {
             return Ok(());
         }
         let n = points.len();
+        let hashes: Vec<String> = points.iter().map(|p| p.text_hash.clone()).collect();
         let points: Vec<PointVectors> = points
             .into_iter()
-            .map(|(id, v)| PointVectors {
-                id: Some(point_id(&id)),
+            .map(|p| PointVectors {
+                id: Some(point_id(&p.id)),
                 vectors: Some(
                     NamedVectors::default()
-                        .add_vector(SPARSE, Vector::new_sparse(v.indices, v.values))
+                        .add_vector(SPARSE, Vector::new_sparse(p.sparse.indices, p.sparse.values))
                         .into(),
                 ),
             })
             .collect();
         self.client
-            .update_vectors(UpdatePointVectorsBuilder::new(self.name(), points).wait(true))
+            .update_vectors(
+                UpdatePointVectorsBuilder::new(self.name(), points)
+                    .update_filter(Filter::must([Condition::matches(schema::TEXT_HASH, hashes)]))
+                    .wait(true),
+            )
             .instrument(tracing::debug_span!("qdrant_update_vectors", n))
             .await
             .map_err(|e| self.err("update_vectors", e))?;

@@ -24,7 +24,7 @@ use tokio::net::{UnixListener, UnixStream};
 use super::edge::EdgeStore;
 use super::state::StateStore;
 use super::{
-    CollectionMeta, Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchRequest, SparseVec, StoreError,
+    CollectionMeta, KeywordVector, Page, PaperPoint, PaperStore, PaperVectors, ScoredPaper, SearchRequest, StoreError,
     StoreResult, StoredPaper,
 };
 use crate::paper::PaperId;
@@ -44,7 +44,7 @@ enum Request {
     Upsert(Vec<PaperPoint>),
     Get(Vec<PaperId>),
     Vectors(PaperId),
-    UpdateKeywords(Vec<(PaperId, SparseVec)>),
+    UpdateKeywords(Vec<KeywordVector>),
     SetMeta(CollectionMeta),
     Count,
     Summary,
@@ -405,7 +405,7 @@ impl PaperStore for SharedEdge {
             .await
     }
 
-    async fn update_keywords(&self, points: Vec<(PaperId, SparseVec)>) -> StoreResult<()> {
+    async fn update_keywords(&self, points: Vec<KeywordVector>) -> StoreResult<()> {
         let local = points.clone();
         self.run(Request::UpdateKeywords(points), |s| {
             let points = local.clone();

@@ -266,7 +266,7 @@ fn config_prints_the_effective_settings_and_check_names_the_bad_key() {
 /// has the acronym; `reindex --full` re-embeds too, after a backup.
 #[test]
 fn a_library_indexed_before_the_acronym_forms_is_told_to_reindex() {
-    use paperbot::store::{PaperStore, SparseVec};
+    use paperbot::store::{KeywordVector, PaperStore, SparseVec};
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let page = tmp.path().join("page.txt");
@@ -316,14 +316,13 @@ fn a_library_indexed_before_the_acronym_forms_is_told_to_reindex() {
         let papers = paperbot::store::all(&store).await.unwrap();
         let old = papers
             .iter()
-            .map(|s| {
-                (
-                    s.paper.id.clone(),
-                    SparseVec {
-                        indices: vec![1],
-                        values: vec![1.0],
-                    },
-                )
+            .map(|s| KeywordVector {
+                id: s.paper.id.clone(),
+                text_hash: s.text_hash.clone(),
+                sparse: SparseVec {
+                    indices: vec![1],
+                    values: vec![1.0],
+                },
             })
             .collect();
         store.update_keywords(old).await.unwrap();

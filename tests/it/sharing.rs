@@ -88,6 +88,14 @@ async fn the_cli_works_beside_a_running_bot_and_the_bot_sees_what_it_ingests() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     crate::support::small_library(&data, 8).await;
+    // As a paperbot before the current keyword forms left it: the bot
+    // re-derives them in the background while it serves.
+    let meta_file = data.join("papers").join("paperbot-collection.json");
+    let meta =
+        |f: &std::path::Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap() };
+    let mut old = meta(&meta_file);
+    old.as_object_mut().unwrap().remove("keyword_forms");
+    std::fs::write(&meta_file, old.to_string()).unwrap();
     let fake = FakeDiscord::start().await;
     let mut cmd = crate::support::paperbot();
     cmd.arg("--data-dir")
@@ -153,6 +161,16 @@ async fn the_cli_works_beside_a_running_bot_and_the_bot_sees_what_it_ingests() {
             .as_str()
             .unwrap()
             .starts_with("1. ")
+    );
+    let deadline = std::time::Instant::now() + T;
+    while meta(&meta_file)["keyword_forms"] != paperbot::store::schema::KEYWORD_FORMS {
+        assert!(std::time::Instant::now() < deadline, "{}", serve.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        serve.log_text().contains("keyword vectors re-derived"),
+        "{}",
+        serve.log_text()
     );
     let status = serve.terminate();
     assert!(status.success(), "serve exited with {status}");

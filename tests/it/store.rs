@@ -8,8 +8,8 @@ use paperbot::store::edge::EdgeStore;
 use paperbot::store::server::{ServerConfig, ServerStore};
 use paperbot::store::state::StateStore;
 use paperbot::store::{
-    CollectionMeta, PaperPoint, PaperStore, PaperVectors, SearchFilter, SearchMode, SearchRequest, SparseVec,
-    StoreError, StoredPaper,
+    CollectionMeta, KeywordVector, PaperPoint, PaperStore, PaperVectors, SearchFilter, SearchMode, SearchRequest,
+    SparseVec, StoreError, StoredPaper,
 };
 use serde_json::json;
 
@@ -256,14 +256,17 @@ async fn suite<S: PaperStore>(store: &S) {
 
     // Keyword vectors are replaced in place; dense vectors and payload stay.
     let before = store.get(&ids).await.unwrap();
+    let keywords = |i: usize, text_hash: &str, term: u32| KeywordVector {
+        id: ids[i].clone(),
+        text_hash: text_hash.into(),
+        sparse: SparseVec {
+            indices: vec![term],
+            values: vec![2.0],
+        },
+    };
+    // Paper 3's text changed since its hash was read ("t9"): left alone.
     store
-        .update_keywords(vec![(
-            ids[0].clone(),
-            SparseVec {
-                indices: vec![555],
-                values: vec![2.0],
-            },
-        )])
+        .update_keywords(vec![keywords(0, "t1", 555), keywords(2, "t9", 556)])
         .await
         .unwrap();
     store.flush().await.unwrap();
@@ -289,6 +292,8 @@ async fn suite<S: PaperStore>(store: &S) {
         .await
         .unwrap();
     assert!(hits.is_empty(), "the old keywords are gone");
+    let v = store.vectors(&ids[2]).await.unwrap().expect("vectors");
+    assert_eq!(v.sparse.indices, vec![7, 103], "a re-worded paper keeps its keywords");
     // The meta is rewritten whole.
     let mut older = meta.clone();
     older.keyword_forms = 0;
