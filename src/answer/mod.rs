@@ -429,7 +429,7 @@ impl<S: PaperStore> Answerer<S> {
         );
         if (!answerable && !left_to_check) || (papers.is_empty() && found.hits.is_empty()) {
             let nearest = found.hits.into_iter().map(|h| h.stored.paper).collect();
-            return Ok(self.not_covered(nearest, on_text));
+            return Ok(self.not_covered(nearest, &req.filter, on_text));
         }
         // The sources: the candidates most likely relevant (the first hit
         // always), most likely first, so a question about many papers gets
@@ -468,7 +468,7 @@ impl<S: PaperStore> Answerer<S> {
             match &screened {
                 Screened::NoneRelevant => {
                     tracing::info!("the model's relevance check found no source that addresses the question");
-                    let mut declined = self.not_covered(papers, on_text);
+                    let mut declined = self.not_covered(papers, &req.filter, on_text);
                     declined.screen = screened;
                     declined.llm_tokens = screen_tokens;
                     return Ok(declined);
@@ -479,7 +479,7 @@ impl<S: PaperStore> Answerer<S> {
                 }
                 Screened::NotRun | Screened::Unclear if left_to_check => {
                     tracing::info!("no relevance verdict for a question the library may not answer: declined");
-                    let mut declined = self.not_covered(papers, on_text);
+                    let mut declined = self.not_covered(papers, &req.filter, on_text);
                     declined.screen = screened;
                     declined.llm_tokens = screen_tokens;
                     return Ok(declined);
@@ -595,10 +595,24 @@ impl<S: PaperStore> Answerer<S> {
         Ok((verdict, tokens + system_tokens + completion_tokens))
     }
 
-    fn not_covered(&self, mut nearest: Vec<Paper>, on_text: &mut Sink<'_>) -> Answer {
+    /// The answer that declines; with no papers at all to show, it says
+    /// which filter left none (a `--since` span past the newest paper).
+    fn not_covered(&self, mut nearest: Vec<Paper>, filter: &SearchFilter, on_text: &mut Sink<'_>) -> Answer {
         nearest.truncate(3);
         let text = if nearest.is_empty() {
-            "The library has no papers that match this question.".to_string()
+            match (filter.published_since, filter.published_until, &filter.only) {
+                (Some(since), None, _) => format!(
+                    "No paper in the library published since {} matches this question; a longer span may find some.",
+                    since.format("%Y-%m-%d")
+                ),
+                (since, Some(until), _) => format!(
+                    "No paper in the library published {}until {} matches this question.",
+                    since.map_or(String::new(), |s| format!("from {} ", s.format("%Y-%m-%d"))),
+                    until.format("%Y-%m-%d")
+                ),
+                (None, None, Some(_)) => "None of the papers shared here matches this question.".to_string(),
+                (None, None, None) => "The library has no papers that match this question.".to_string(),
+            }
         } else {
             "I could not find a paper in the library that answers this, so I will not guess. \
              These are the nearest matches."
@@ -719,7 +733,7 @@ impl<S: PaperStore> Answerer<S> {
         };
         if opening.is_not_covered() {
             tracing::info!("the model says the sources do not cover the question");
-            return Ok(self.not_covered(papers, on_text));
+            return Ok(self.not_covered(papers, &req.filter, on_text));
         }
         if let Some(rest) = opening.finish() {
             let checked = support.push(&rest).await.map_err(LibraryError::from)?;

@@ -587,6 +587,28 @@ async fn offline_answers_quote_every_likely_source_and_no_unlikely_one() {
     assert_eq!(cited(&answer), likely(one).await);
 }
 
+/// A `--since` span past the newest paper leaves nothing to show: the
+/// answer says the span, not that the library has nothing on the topic.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_span_with_no_papers_is_named_in_the_answer() {
+    let a = answerer(None, |_, _| {}).await;
+    let mut req = question(REWARD);
+    let now = chrono::Utc::now();
+    req.filter.published_since = Some(now);
+    let answer = ask(&a, req).await.0.unwrap();
+    assert_eq!(answer.kind, AnswerKind::NotCovered);
+    assert!(answer.related.is_empty() && answer.citations.is_empty());
+    let day = now.format("%Y-%m-%d").to_string();
+    assert!(
+        answer.text.contains(&format!("published since {day}")),
+        "{}",
+        answer.text
+    );
+    // Without the span the same question is answered.
+    let answer = ask(&a, question(REWARD)).await.0.unwrap();
+    assert_eq!(answer.kind, AnswerKind::Extractive);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn questions_are_checked_before_anything_runs() {
     let a = answerer(None, |_, _| {}).await;
