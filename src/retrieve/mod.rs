@@ -150,7 +150,8 @@ async fn ranked<S: PaperStore>(
 #[derive(Debug, Clone)]
 pub struct SearchResult {
     pub hits: Vec<ScoredPaper>,
-    /// One per hit, in the same order.
+    /// One per hit, in the same order, for the first [`JUDGED`] fused hits
+    /// and BM25's best; hits after those have none.
     pub judged: Vec<Judged>,
     /// The best evidence among the hits.
     pub question: QuestionEvidence,
@@ -189,6 +190,10 @@ pub async fn search_with_relevance<S: PaperStore>(
         // calibration questions, all gold papers of 21 of 23 many-paper
         // questions are among these candidates; 18 with fusion alone).
         // The question itself is judged on the fused candidates only.
+        // Hits past the first JUDGED are shown in fused order, unjudged:
+        // judging reads every sentence of every abstract (`--k 100000` on
+        // 10k papers took 91 s).
+        let unjudged = hits.split_off(hits.len().min(JUDGED));
         let fused = hits.len();
         if opts.mode == SearchMode::Hybrid {
             // Scored as fusion would have scored them (not with BM25's own
@@ -197,7 +202,12 @@ pub async fn search_with_relevance<S: PaperStore>(
             let from_bm25: Vec<ScoredPaper> = sparse_ranked
                 .iter()
                 .take(relevance::BM25_CANDIDATES)
-                .filter(|s| !hits.iter().any(|h| h.stored.paper.id == s.stored.paper.id))
+                .filter(|s| {
+                    !hits
+                        .iter()
+                        .chain(&unjudged)
+                        .any(|h| h.stored.paper.id == s.stored.paper.id)
+                })
                 .map(|s| ScoredPaper {
                     score: fused_score([
                         position(&dense_ranked, &s.stored.paper.id),
@@ -219,12 +229,19 @@ pub async fn search_with_relevance<S: PaperStore>(
             &opts.relevance,
         )
         .await?;
-        let evidence: Vec<Evidence> = judged.iter().take(fused).map(|j| j.evidence).collect();
+        // The question's evidence: the first CANDIDATES fused hits, however
+        // many are shown (what it was fitted on, and what `ask` reads).
+        let evidence: Vec<Evidence> = judged
+            .iter()
+            .take(fused.min(relevance::CANDIDATES))
+            .map(|j| j.evidence)
+            .collect();
         let question = QuestionEvidence::of(&evidence, absent);
         let (mut hits, mut judged) = (hits, judged);
         if opts.mode == SearchMode::Hybrid {
             most_likely_first(query, &mut hits, &mut judged);
         }
+        hits.extend(unjudged);
         // Asked for at least the candidates (answers, eval): all of them.
         let shown = if opts.k >= relevance::CANDIDATES {
             hits.len()
@@ -244,6 +261,10 @@ pub async fn search_with_relevance<S: PaperStore>(
     .instrument(span)
     .await
 }
+
+/// Hits judged at most per search (the rest are shown unjudged, in fused
+/// order); far more than an answer reads (`CANDIDATES` plus BM25's best).
+pub const JUDGED: usize = 50;
 
 /// The score reciprocal rank fusion gives a paper at these 0-based
 /// positions in the dense and BM25 rankings (Qdrant's `position_score`,

@@ -273,6 +273,39 @@ fn calibrating_with_another_library_keeps_the_first_as_the_anchor() {
 /// "aim to": BM25 keeps the acronym's own term, and hybrid hits are shown
 /// most likely relevant first rather than in fused order (MiniLM's ranking
 /// for the bare word is noise).
+/// A search for many hits judges the first `JUDGED` and shows the rest in
+/// fused order, and its relevance is the one `ask` reads (the first
+/// `CANDIDATES` hits), however many hits are shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_search_judges_its_head_and_agrees_with_a_short_one() {
+    use paperbot::retrieve::relevance::CANDIDATES;
+    use paperbot::retrieve::{JUDGED, search_with_relevance};
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = crate::support::sample_library(EdgeStore::open(tmp.path()).unwrap(), None).await;
+    let q = "which papers study reward hacking?";
+    let short = search_with_relevance(&lib, q, &SearchConfig::default().options(CANDIDATES))
+        .await
+        .unwrap();
+    let long = search_with_relevance(&lib, q, &SearchConfig::default().options(80))
+        .await
+        .unwrap();
+    assert_eq!(long.hits.len(), 80);
+    assert!(
+        long.judged.len() >= JUDGED && long.judged.len() < 80,
+        "{}",
+        long.judged.len()
+    );
+    assert!(
+        (long.relevance - short.relevance).abs() < 1e-6,
+        "{} vs {}",
+        long.relevance,
+        short.relevance
+    );
+    // The unjudged tail keeps fusion's order.
+    let tail = &long.hits[long.judged.len()..];
+    assert!(tail.windows(2).all(|w| w[0].score >= w[1].score));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_word_acronym_search_finds_the_papers_that_name_it() {
     let tmp = tempfile::tempdir().unwrap();
